@@ -1,0 +1,36 @@
+"""Shared fixtures: the MNIST copy named by $VAE_DATA_DIR (CI points it at ../shared/data)."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+import torch
+
+from vae_helpers import VAE, data_root, load_mnist
+
+
+def _require_mnist() -> None:
+    if not (data_root() / "MNIST" / "raw" / "train-images-idx3-ubyte").is_file():
+        message = f"MNIST not found under {data_root()}; set VAE_DATA_DIR."
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+
+
+@pytest.fixture(scope="session")
+def mnist_train():
+    _require_mnist()
+    return load_mnist("train", device="cpu")
+
+
+@pytest.fixture(scope="session")
+def mnist_test():
+    _require_mnist()
+    return load_mnist("test", device="cpu")
+
+
+@pytest.fixture
+def small_model() -> VAE:
+    torch.manual_seed(0)
+    return VAE(nh=32, nz=2)
