@@ -46,6 +46,17 @@ def test_log_bernoulli_is_the_seeds_binary_cross_entropy():
     assert torch.allclose(-log_bernoulli(x, logits).sum(), seed_bce, rtol=1e-5)
 
 
+def test_log_bernoulli_gradient_is_sigmoid_minus_x():
+    x = torch.rand(4, 784, dtype=torch.float64)
+    logits = (5 * torch.randn(4, 784, dtype=torch.float64)).requires_grad_()
+    reference = logits.detach().clone().requires_grad_()
+    log_bernoulli(x, logits).sum().backward()
+    (-F.binary_cross_entropy_with_logits(reference, x, reduction="sum")).backward()
+    assert torch.allclose(logits.grad, reference.grad)
+    assert torch.allclose(logits.grad, x - torch.sigmoid(logits.detach()))
+    assert torch.autograd.gradcheck(log_bernoulli, (x.requires_grad_(), logits))
+
+
 def test_log_bernoulli_stays_finite_where_sigmoid_saturates():
     x = torch.tensor([[1.0, 0.0]])
     logits = torch.tensor([[-200.0, 200.0]])
@@ -61,7 +72,8 @@ def test_log_normal_diag_matches_torch_distributions():
 
 
 def test_negative_elbo_reductions_agree():
-    x, logits, mu, log_var = torch.rand(6, 784), torch.randn(6, 784), torch.randn(6, 2), torch.randn(6, 2)
+    x, logits = torch.rand(6, 784), torch.randn(6, 784)
+    mu, log_var = torch.randn(6, 2), torch.randn(6, 2)
     per_example = negative_elbo(x, logits, mu, log_var, reduction="none")
     assert per_example.shape == (6,)
     assert torch.allclose(negative_elbo(x, logits, mu, log_var), per_example.sum())

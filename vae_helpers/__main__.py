@@ -25,7 +25,7 @@ def main(argv: list[str] | None = None) -> int:
     train.add_argument("--nz", type=int, default=2, help="latent dimensions")
     train.add_argument("--nh", type=int, default=512, help="hidden units")
     train.add_argument("--seed", type=int, default=DEFAULT_SEED)
-    train.add_argument("--data-dir", default=None, help="folder holding MNIST/raw (or $VAE_DATA_DIR)")
+    train.add_argument("--data-dir", default=None, help="folder with MNIST/raw ($VAE_DATA_DIR)")
     train.add_argument("--device", default=None, help="cpu or cuda (default: best available)")
     train.add_argument("--subset", type=int, default=None, help="train on the first N images")
     train.add_argument("--save", default=None, help="write a checkpoint here")

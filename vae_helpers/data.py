@@ -158,8 +158,9 @@ def batches(
     """Yield mini-batches of ``images``, shuffled by a permutation drawn on their device."""
     if batch_size < 1:
         raise ValueError(f"batch_size must be at least 1, not {batch_size}.")
-    n = images.shape[0]
-    if shuffle:
-        order = torch.randperm(n, device=images.device, generator=generator)
-        images = images[order]
-    yield from images.split(batch_size)
+    if not shuffle:
+        yield from images.split(batch_size)
+        return
+    order = torch.randperm(images.shape[0], device=images.device, generator=generator)
+    for indices in order.split(batch_size):
+        yield images[indices]  # one small gather per batch stays in cache
