@@ -9,6 +9,8 @@ both alike. The last line is ``speedup_vs_seed <ratio>``: median seed epoch / me
 from __future__ import annotations
 
 import argparse
+import datetime
+import json
 import statistics
 import sys
 import time
@@ -42,6 +44,8 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     parser.add_argument("--device", choices=["cpu", "cuda"], default=best_device().type)
     parser.add_argument("--epochs", type=int, default=2)
     parser.add_argument("--data-dir", default=None)
+    parser.add_argument("--record", default=None, metavar="JSON",
+                        help="merge the figures into this results file (under the device type)")
     args = parser.parse_args(argv)
     device = torch.device(args.device)
     root = str(data_root(args.data_dir))
@@ -77,9 +81,26 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     print(f"vae_helpers path: {helper_median:.3f} s/epoch, final loss {helper_loss:.2f} "
           f"(+{load_seconds:.2f} s once to load MNIST onto the device)")
     ratio = seed_median / helper_median
+    figures = {
+        "device": describe_device(device), "torch": torch.__version__,
+        "date": datetime.date.today().isoformat(), "epochs": args.epochs,
+        "seed_s_per_epoch": round(seed_median, 4), "helpers_s_per_epoch": round(helper_median, 4),
+        "seed_final_loss": round(seed_loss, 2), "helpers_final_loss": round(helper_loss, 2),
+        "speedup": round(ratio, 2),
+    }
+    if args.record:
+        record(Path(args.record), "training_" + device.type, figures)
     print(f"speedup_vs_seed {ratio:.2f}")
-    return {"seed_s_per_epoch": seed_median, "helpers_s_per_epoch": helper_median,
-            "seed_final_loss": seed_loss, "helpers_final_loss": helper_loss, "speedup": ratio}
+    return figures
+
+
+def record(path: Path, key: str, figures: dict) -> None:
+    """Merge ``figures`` under ``key`` into the JSON results file (written atomically)."""
+    results = json.loads(path.read_text()) if path.is_file() else {}
+    results[key] = figures
+    temporary = path.with_suffix(".tmp")
+    temporary.write_text(json.dumps(results, indent=2, sort_keys=True) + "\n")
+    temporary.replace(path)
 
 
 if __name__ == "__main__":
