@@ -1,0 +1,85 @@
+"""Helpers for the hands-on book on variational autoencoders.
+
+Data flows one way: ``data`` -> ``model`` -> ``losses`` -> ``training`` -> ``evaluation`` /
+``plots`` / ``widgets``. Notebooks import what they need in one line::
+
+    from vae_helpers import load_mnist, VAE, fit
+"""
+
+from .checkpoints import load_checkpoint, save_checkpoint
+from .data import MNIST, batches, check_images, data_root, load_mnist
+from .devices import best_device, describe_device
+from .divergences import kl_discrete, kl_full_gaussians, kl_gaussians, monte_carlo_kl
+from .errors import CheckpointError, DataError, TrainingDiverged
+from .evaluation import iw_log_likelihood, mean_negative_elbo
+from .gradient_estimators import reparameterization_gradients, score_function_gradients
+from .linear_gaussian import LinearGaussian, random_linear_gaussian
+from .losses import (
+    iw_bound,
+    kl_to_standard_normal,
+    log_bernoulli,
+    log_normal_diag,
+    log_standard_normal,
+    negative_elbo,
+)
+from .model import VAE, count_parameters
+from .plots import (
+    latent_grid,
+    plot_history,
+    plot_interpolation,
+    plot_latent_map,
+    plot_manifold,
+    plot_reconstructions,
+    plot_samples,
+    show_images,
+)
+from .training import DEFAULT_SEED, History, fit, load_or_train, make_optimizer, train_epoch
+from .widgets import LatentExplorer
+
+__all__ = [
+    "batches",
+    "best_device",
+    "check_images",
+    "CheckpointError",
+    "count_parameters",
+    "data_root",
+    "DataError",
+    "DEFAULT_SEED",
+    "describe_device",
+    "fit",
+    "History",
+    "iw_bound",
+    "iw_log_likelihood",
+    "kl_discrete",
+    "kl_full_gaussians",
+    "kl_gaussians",
+    "kl_to_standard_normal",
+    "latent_grid",
+    "LatentExplorer",
+    "LinearGaussian",
+    "load_checkpoint",
+    "load_mnist",
+    "load_or_train",
+    "log_bernoulli",
+    "log_normal_diag",
+    "log_standard_normal",
+    "make_optimizer",
+    "mean_negative_elbo",
+    "MNIST",
+    "monte_carlo_kl",
+    "negative_elbo",
+    "plot_history",
+    "plot_interpolation",
+    "plot_latent_map",
+    "plot_manifold",
+    "plot_reconstructions",
+    "plot_samples",
+    "random_linear_gaussian",
+    "reparameterization_gradients",
+    "save_checkpoint",
+    "score_function_gradients",
+    "show_images",
+    "train_epoch",
+    "TrainingDiverged",
+    "VAE",
+]

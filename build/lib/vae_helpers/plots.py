@@ -1,0 +1,114 @@
+"""Figures for the chapters: image grids, reconstructions, samples, the latent map, curves."""
+
+from __future__ import annotations
+
+import io
+
+import matplotlib.pyplot as plt
+import torch
+from torchvision.utils import make_grid
+
+from .data import IMAGE_SIDE, MNIST
+from .model import VAE
+
+
+def as_image_batch(pixels: torch.Tensor) -> torch.Tensor:
+    """(N, 784) pixel means -> (N, 1, 28, 28) on the CPU, for torchvision and PIL."""
+    return pixels.detach().reshape(-1, 1, IMAGE_SIDE, IMAGE_SIDE).cpu()
+
+
+def show_images(pixels: torch.Tensor, nrow: int = 10, title: str = "", ax=None):
+    """Show (N, 784) images as one grid made by ``torchvision.utils.make_grid``."""
+    grid = make_grid(as_image_batch(pixels), nrow=nrow, padding=2, pad_value=1.0)
+    ax = ax or plt.figure(figsize=(nrow * 0.6, (len(pixels) // nrow + 1) * 0.6)).gca()
+    ax.imshow(grid[0], cmap="gray", vmin=0, vmax=1)
+    ax.set_title(title)
+    ax.axis("off")
+    return ax
+
+
+def plot_reconstructions(model: VAE, images: torch.Tensor, n: int = 10):
+    """Originals (top row) above their reconstructions from the posterior mean (bottom row)."""
+    x = images[:n]
+    return show_images(torch.cat([x, model.reconstruct(x)]), nrow=n,
+                       title="originals (top) and reconstructions (bottom)")
+
+
+def plot_samples(model: VAE, n: int = 100, seed: int = 0):
+    """Decoded pixel means of ``n`` draws z ~ N(0, I)."""
+    generator = torch.Generator(device=next(model.parameters()).device).manual_seed(seed)
+    return show_images(model.sample(n, generator), nrow=10, title=f"{n} samples from the prior")
+
+
+def latent_grid(steps: int = 20, limit: float = 3.0, device=None) -> torch.Tensor:
+    """A (steps * steps, 2) grid of z, row by row: z2 from +limit down, z1 from -limit up."""
+    values = torch.linspace(-limit, limit, steps, device=device)
+    z2, z1 = torch.meshgrid(values.flip(0), values, indexing="ij")
+    return torch.stack([z1.reshape(-1), z2.reshape(-1)], dim=1)
+
+
+@torch.no_grad()
+def plot_manifold(model: VAE, steps: int = 20, limit: float = 3.0):
+    """The decoder's images over a grid of z in [-limit, limit]^2 (z1 across, z2 up)."""
+    z = latent_grid(steps, limit, next(model.parameters()).device)
+    ax = show_images(model.probabilities(z), nrow=steps,
+                     title=f"decoded manifold, z in [-{limit:g}, {limit:g}]²")
+    ax.figure.set_size_inches(8, 8)
+    return ax
+
+
+@torch.no_grad()
+def encode_means(model: VAE, data: MNIST, n: int = 5000) -> tuple[torch.Tensor, torch.Tensor]:
+    """Posterior means of the first ``n`` examples (CPU) and their labels."""
+    mu, _ = model.encode(data.images[:n])
+    return mu.cpu(), data.labels[:n].cpu()
+
+
+def plot_latent_map(model: VAE, data: MNIST, n: int = 5000, limit: float | None = 3.0, ax=None):
+    """The posterior means of ``n`` examples in the 2-D latent plane, coloured by digit."""
+    if model.nz != 2:
+        raise ValueError(f"The latent map needs a 2-D latent space (nz=2), not nz={model.nz}.")
+    mu, labels = encode_means(model, data, n)
+    ax = ax or plt.figure(figsize=(6.5, 5.5)).gca()
+    points = ax.scatter(mu[:, 0], mu[:, 1], c=labels, cmap="tab10", s=3, vmin=-0.5, vmax=9.5)
+    ax.figure.colorbar(points, ax=ax, ticks=range(10), label="digit")
+    if limit is not None:
+        ax.set_xlim(-limit, limit)
+        ax.set_ylim(-limit, limit)
+    ax.set_xlabel("$z_1$")
+    ax.set_ylabel("$z_2$")
+    ax.set_aspect("equal")
+    return ax
+
+
+@torch.no_grad()
+def plot_interpolation(model: VAE, x_start: torch.Tensor, x_end: torch.Tensor, steps: int = 10):
+    """Decode evenly spaced points on the line between two images' posterior means."""
+    mu, _ = model.encode(torch.stack([x_start, x_end]))
+    t = torch.linspace(0, 1, steps, device=mu.device).unsqueeze(1)
+    z = (1 - t) * mu[0] + t * mu[1]
+    return show_images(model.probabilities(z), nrow=steps, title="interpolation in z")
+
+
+def plot_history(history, reference: list[float] | None = None, reference_label: str = "seed"):
+    """Average training loss and test negative ELBO per epoch (and a reference curve)."""
+    ax = plt.figure(figsize=(6, 4)).gca()
+    epochs = range(1, len(history.train_loss) + 1)
+    ax.plot(epochs, history.train_loss, "o-", label="train (average loss)")
+    if history.test_loss:
+        ax.plot(epochs, history.test_loss, "s-", label="test (negative ELBO)")
+    if reference:
+        ax.plot(range(1, len(reference) + 1), reference, "x--", label=reference_label)
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("nats per image")
+    ax.legend()
+    ax.grid(alpha=0.3)
+    return ax
+
+
+def figure_png(fig, dpi: int = 100) -> bytes:
+    """A matplotlib figure as PNG bytes (and closed)."""
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=dpi)
+    plt.close(fig)
+    return buffer.getvalue()

@@ -1,0 +1,113 @@
+"""Every notebook opens with the same Colab setup cell, pointing at `repository.url`.
+
+The Colab path is tested offline: a fresh virtual environment that sees the machine's torch but
+not vae_helpers (as Colab does), a stand-in `google.colab` module, and the local checkout as the
+install source.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sysconfig
+import venv
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+TRAINING_NOTEBOOKS = {"05_training", "06_latent_space"}
+
+
+def _cells(path: Path) -> list[dict]:
+    return json.loads(path.read_text())["cells"]
+
+
+def setup_cell(path: Path) -> str:
+    return "".join(next(c for c in _cells(path) if c["cell_type"] == "code")["source"])
+
+
+def repository_url() -> str:
+    return yaml.safe_load((ROOT / "_config.yml").read_text())["repository"]["url"]
+
+
+def test_there_are_six_chapters():
+    assert [p.stem[:2] for p in NOTEBOOKS] == ["01", "02", "03", "04", "05", "06"]
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_setup_cell_installs_from_the_configured_repository(path):
+    source = setup_cell(path)
+    assert re.search(r'^REPOSITORY_URL = "(.*)"$', source, re.M).group(1) == repository_url()
+    assert source == setup_cell(NOTEBOOKS[0]), "setup cells differ between notebooks"
+    assert "--no-deps" in source  # never reinstall Colab's torch
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_notebooks_import_helpers_in_one_line_and_ask_for_a_gpu_when_training(path):
+    imports = [c for c in _cells(path) if c["cell_type"] == "code"
+               and "from vae_helpers import" in "".join(c["source"])]
+    assert len(imports) == 2  # the setup cell and the chapter's one import
+    metadata = json.loads(path.read_text())["metadata"]
+    assert (metadata.get("accelerator") == "GPU") == (path.stem in TRAINING_NOTEBOOKS)
+
+
+def _colab_like_environment(tmp_path: Path) -> Path:
+    """A venv that sees this machine's packages (torch...) but has no vae_helpers."""
+    env_dir = tmp_path / "colab-venv"
+    venv.EnvBuilder(with_pip=True).create(env_dir)
+    python = env_dir / "bin" / "python"
+    where = "import sysconfig; print(sysconfig.get_paths()['purelib'])"
+    site = subprocess.run([python, "-c", where], capture_output=True, text=True,
+                          check=True).stdout.strip()
+    # A plain path line: the machine's packages become importable, but the .pth files there
+    # (among them the editable install of vae_helpers) are not processed.
+    Path(site, "machine_packages.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
+    stand_in = tmp_path / "stand_in" / "google" / "colab"
+    stand_in.mkdir(parents=True)
+    (stand_in.parent / "__init__.py").write_text("")
+    (stand_in / "__init__.py").write_text('"""Stand-in for Colab\'s google.colab module."""\n')
+    return python
+
+
+def _run_setup(python: Path, tmp_path: Path, in_colab: bool) -> subprocess.CompletedProcess:
+    harness = ("import google.colab\n" if in_colab else "") + setup_cell(NOTEBOOKS[0])
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    env.update(PYTHONPATH=str(tmp_path / "stand_in"), VAE_HELPERS_SOURCE=str(ROOT),
+               PIP_DISABLE_PIP_VERSION_CHECK="1", CUDA_VISIBLE_DEVICES="")
+    return subprocess.run([python, "-c", harness], capture_output=True, text=True, env=env,
+                          cwd=tmp_path, timeout=600)
+
+
+def test_setup_cell_in_a_colab_like_environment(tmp_path):
+    python = _colab_like_environment(tmp_path)
+    missing = subprocess.run([python, "-c", "import importlib.util as u, torch;"
+                              "print(u.find_spec('vae_helpers'))"],
+                             capture_output=True, text=True, cwd=tmp_path)
+    assert missing.stdout.strip() == "None", missing.stderr
+
+    outside = _run_setup(python, tmp_path, in_colab=False)
+    assert outside.returncode != 0
+    assert "vae_helpers is missing: run `pip install -e .`" in outside.stderr
+
+    inside = _run_setup(python, tmp_path, in_colab=True)
+    assert inside.returncode == 0, inside.stderr
+    assert inside.stdout.strip().startswith("device: cpu")
+    listing = subprocess.run([python, "-m", "pip", "list", "--local", "--format=json"],
+                             capture_output=True, text=True, check=True).stdout
+    installed = {p["name"].lower() for p in json.loads(listing)}
+    assert "vae-helpers" in installed
+    assert "torch" not in installed, "the setup cell must leave the existing torch alone"
+
+    again = _run_setup(python, tmp_path, in_colab=True)  # second run: nothing to install
+    assert again.returncode == 0 and "device:" in again.stdout
+
+
+def test_setup_cell_is_the_first_code_cell_and_hidden_in_the_book():
+    for path in NOTEBOOKS:
+        first = next(c for c in _cells(path) if c["cell_type"] == "code")
+        assert "hide-input" in first["metadata"].get("tags", [])
