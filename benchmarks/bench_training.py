@@ -65,7 +65,7 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     generator = torch.Generator(device=device).manual_seed(0)
 
     def helpers_epoch() -> float:
-        return float(train_epoch(model, optimizer, train.images, 128, generator).sum()) / len(train)
+        return float(train_epoch(model, optimizer, train, 128, generator).sum()) / len(train)
 
     seed_times, helper_times, seed_loss, helper_loss = [], [], 0.0, 0.0
     for epoch in range(1, args.epochs + 1):

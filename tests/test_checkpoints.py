@@ -29,7 +29,8 @@ def test_failed_save_leaves_the_old_checkpoint_intact(tmp_path, small_model, mon
 
 def test_mismatched_sizes_are_refused_with_both_shapes(tmp_path, small_model):
     path = save_checkpoint(tmp_path / "vae.pt", small_model)
-    with pytest.raises(CheckpointError, match=r"sizes \{'nx': 784, 'nh': 32, 'nz': 2\}.*'nh': 512"):
+    sizes = r"VAE with sizes \{'nx': 784, 'nh': 32, 'nz': 2\}.*'nh': 512"
+    with pytest.raises(CheckpointError, match=sizes):
         load_checkpoint(path, VAE())
 
 
@@ -51,3 +52,14 @@ def test_loading_refuses_pickled_code(tmp_path):
                path)
     with pytest.raises(CheckpointError, match="not a readable checkpoint"):
         load_checkpoint(path)
+
+
+def test_every_kind_of_model_round_trips_and_kinds_are_not_confused(tmp_path):
+    from vae_helpers import ConditionalVAE, ConvVAE
+
+    for model in (ConditionalVAE(nh=8), ConvVAE(nh=8, channels=4)):
+        path = save_checkpoint(tmp_path / f"{type(model).__name__}.pt", model)
+        loaded, _ = load_checkpoint(path)
+        assert type(loaded) is type(model) and loaded.config == model.config
+    with pytest.raises(CheckpointError, match="holds a ConvVAE .* but the model is a VAE"):
+        load_checkpoint(tmp_path / "ConvVAE.pt", VAE(nh=8))

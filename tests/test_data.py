@@ -4,7 +4,7 @@ import urllib.error
 import pytest
 import torch
 
-from vae_helpers import DataError, batches, check_images, data_root, load_mnist
+from vae_helpers import DataError, batch_indices, check_images, data_root, load_mnist
 
 
 def test_train_split_is_flat_pixels_in_unit_interval(mnist_train):
@@ -92,12 +92,17 @@ def test_check_images_rejects_non_tensors():
         check_images([[0.0] * 784])
 
 
-def test_batches_cover_every_example_once():
-    images = torch.arange(10.0).unsqueeze(1)
+def test_batch_indices_cover_every_example_once():
     generator = torch.Generator().manual_seed(0)
-    drawn = torch.cat(list(batches(images, 3, generator=generator)))
-    assert [len(b) for b in batches(images, 3)] == [3, 3, 3, 1]
-    assert sorted(drawn.squeeze(1).tolist()) == list(range(10))
-    assert drawn.squeeze(1).tolist() != list(range(10))
+    drawn = torch.cat(list(batch_indices(10, 3, generator=generator)))
+    assert [len(b) for b in batch_indices(10, 3)] == [3, 3, 3, 1]
+    assert sorted(drawn.tolist()) == list(range(10))
+    assert drawn.tolist() != list(range(10))
+    assert torch.cat(list(batch_indices(10, 4, shuffle=False))).tolist() == list(range(10))
     with pytest.raises(ValueError, match="batch_size must be at least 1"):
-        next(batches(images, 0))
+        next(batch_indices(10, 0))
+
+
+def test_a_split_slices_images_and_labels_together(mnist_test):
+    part = mnist_test[10:20]
+    assert len(part) == 10 and torch.equal(part.labels, mnist_test.labels[10:20])

@@ -14,7 +14,7 @@ def trained(mnist_train):
 
 
 def test_iw_bound_rises_with_k_and_k1_matches_the_elbo(trained, mnist_test):
-    images = mnist_test.images[:1000]
+    images = mnist_test[:1000]
     torch.manual_seed(0)
     bounds = {k: iw_log_likelihood(trained, images, k) for k in (1, 10, 100)}
     assert bounds[1] < bounds[10] < bounds[100]
@@ -24,6 +24,6 @@ def test_iw_bound_rises_with_k_and_k1_matches_the_elbo(trained, mnist_test):
 
 def test_evaluation_rejects_bad_input(trained):
     with pytest.raises(ValueError, match="k must be at least 1"):
-        iw_log_likelihood(trained, torch.rand(2, 784), 0)
+        iw_log_likelihood(trained, MNIST(torch.rand(2, 784), torch.zeros(2)), 0)
     with pytest.raises(ValueError, match="NaN or infinite"):
-        mean_negative_elbo(trained, torch.full((2, 784), float("inf")))
+        mean_negative_elbo(trained, MNIST(torch.full((2, 784), float("inf")), torch.zeros(2)))

@@ -9,10 +9,12 @@ from pathlib import Path
 import torch
 
 from .errors import CheckpointError
-from .model import VAE
+from .model import MODELS, LatentVariableModel
 
 
-def save_checkpoint(path: str | os.PathLike, model: VAE, history: dict | None = None) -> Path:
+def save_checkpoint(
+    path: str | os.PathLike, model: LatentVariableModel, history: dict | None = None
+) -> Path:
     """Write the model's sizes, weights and optional history to ``path`` atomically.
 
     The file is written beside ``path`` under a temporary name and then renamed, so a crash
@@ -21,6 +23,7 @@ def save_checkpoint(path: str | os.PathLike, model: VAE, history: dict | None = 
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     payload = {
+        "kind": type(model).__name__,
         "config": model.config,
         "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
         "history": history or {},
@@ -40,9 +43,9 @@ def save_checkpoint(path: str | os.PathLike, model: VAE, history: dict | None = 
 
 def load_checkpoint(
     path: str | os.PathLike,
-    model: VAE | None = None,
+    model: LatentVariableModel | None = None,
     device: str | torch.device | None = None,
-) -> tuple[VAE, dict]:
+) -> tuple[LatentVariableModel, dict]:
     """Load ``(model, history)`` from ``path``; build the model when none is given.
 
     A given ``model`` must have the checkpoint's sizes, or a ``CheckpointError`` says which differ.
@@ -56,12 +59,15 @@ def load_checkpoint(
         raise CheckpointError(f"{path} is not a readable checkpoint ({error}).") from None
     if not isinstance(payload, dict) or not {"config", "state_dict"} <= payload.keys():
         raise CheckpointError(f"{path} is not a vae_helpers checkpoint (no config/state_dict).")
-    config = payload["config"]
+    kind, config = payload.get("kind", "VAE"), payload["config"]
+    if kind not in MODELS:
+        raise CheckpointError(f"{path} holds an unknown kind of model, {kind!r}.")
     if model is None:
-        model = VAE(**config)
-    elif model.config != config:
+        model = MODELS[kind](**config)
+    elif type(model).__name__ != kind or model.config != config:
         raise CheckpointError(
-            f"{path} holds a VAE with sizes {config}, but the model has {model.config}."
+            f"{path} holds a {kind} with sizes {config}, but the model is a "
+            f"{type(model).__name__} with sizes {model.config}."
         )
     try:
         model.load_state_dict(payload["state_dict"])

@@ -39,6 +39,10 @@ class MNIST:
     def device(self) -> torch.device:
         return self.images.device
 
+    def __getitem__(self, index) -> MNIST:
+        """A part of the split, e.g. ``test[:500]``, still images and labels together."""
+        return MNIST(self.images[index], self.labels[index])
+
 
 def data_root(root: str | os.PathLike | None = None) -> Path:
     """The folder that holds ``MNIST/raw``: ``root``, else ``$VAE_DATA_DIR``, else ``./data``."""
@@ -149,18 +153,22 @@ def check_images(x: torch.Tensor, nx: int = NX, name: str = "x") -> None:
         raise ValueError(f"{name} must hold pixel values in [0, 1], found [{low:.3g}, {high:.3g}].")
 
 
-def batches(
-    images: torch.Tensor,
+def batch_indices(
+    n: int,
     batch_size: int = 128,
     shuffle: bool = True,
     generator: torch.Generator | None = None,
+    device: str | torch.device | None = None,
 ) -> Iterator[torch.Tensor]:
-    """Yield mini-batches of ``images``, shuffled by a permutation drawn on their device."""
+    """Yield index tensors of mini-batches over ``n`` examples, from a permutation on ``device``.
+
+    Gathering each batch with these indices keeps the data in place (one small copy per batch
+    that stays in cache) and draws images and labels alike.
+    """
     if batch_size < 1:
         raise ValueError(f"batch_size must be at least 1, not {batch_size}.")
-    if not shuffle:
-        yield from images.split(batch_size)
-        return
-    order = torch.randperm(images.shape[0], device=images.device, generator=generator)
-    for indices in order.split(batch_size):
-        yield images[indices]  # one small gather per batch stays in cache
+    if shuffle:
+        order = torch.randperm(n, device=device, generator=generator)
+    else:
+        order = torch.arange(n, device=device)
+    yield from order.split(batch_size)

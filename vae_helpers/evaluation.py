@@ -1,30 +1,76 @@
-"""Held-out numbers: the test negative ELBO and importance-weighted estimates of log p(x)."""
+"""Held-out numbers: the test negative ELBO, rate and distortion, and log p(x) estimates.
+
+Each function takes an ``MNIST`` split (images and labels, needed by conditional models).
+"""
 
 from __future__ import annotations
 
 import torch
 
-from .data import check_images
-from .losses import iw_bound, log_bernoulli, log_normal_diag, log_standard_normal, negative_elbo
-from .model import VAE
+from .data import MNIST, check_images
+from .losses import (
+    iw_bound,
+    kl_to_standard_normal,
+    log_bernoulli,
+    log_normal_diag,
+    log_standard_normal,
+)
+from .model import LatentVariableModel
+
+
+def _chunks(model: LatentVariableModel, data: MNIST, size: int):
+    check_images(data.images, model.nx, "images")
+    for x, y in zip(data.images.split(size), data.labels.split(size)):
+        yield x, ((y,) if model.conditional else ())
 
 
 @torch.no_grad()
-def mean_negative_elbo(model: VAE, images: torch.Tensor, batch_size: int = 2000) -> float:
-    """Average per-example negative ELBO (one z sample per example) over ``images``."""
-    check_images(images, model.nx, "images")
+def rate_and_distortion(model: LatentVariableModel, data: MNIST,
+                        batch_size: int = 2000) -> tuple[float, float]:
+    """Average rate KL(q(z|x) || p(z)) and distortion -log p(x|z) (one z each), in nats.
+
+    Their sum is the negative ELBO; a beta-VAE minimises distortion + beta * rate.
+    """
     was_training = model.training
     model.eval()
-    total = torch.zeros((), device=images.device)
-    for x in images.split(batch_size):
-        logits, mu, log_var = model(x)
-        total += negative_elbo(x, logits, mu, log_var)
+    rate = distortion = torch.zeros((), device=data.images.device)
+    for x, label in _chunks(model, data, batch_size):
+        logits, mu, log_var = model(x, *label)
+        rate = rate + kl_to_standard_normal(mu, log_var).sum()
+        distortion = distortion - log_bernoulli(x, logits).sum()
     model.train(was_training)
-    return float(total) / images.shape[0]
+    return float(rate) / len(data), float(distortion) / len(data)
+
+
+def mean_negative_elbo(model: LatentVariableModel, data: MNIST, batch_size: int = 2000) -> float:
+    """Average per-example negative ELBO (one z sample per example) over ``data``."""
+    return sum(rate_and_distortion(model, data, batch_size))
 
 
 @torch.no_grad()
-def iw_log_likelihood(model: VAE, images: torch.Tensor, k: int, max_samples: int = 50_000) -> float:
+def kl_per_dimension(model: LatentVariableModel, data: MNIST) -> torch.Tensor:
+    """Average KL(q(z_j|x) || N(0, 1)) of each latent dimension j: where the rate is spent."""
+    total = torch.zeros(model.nz, device=data.images.device)
+    for x, label in _chunks(model, data, 2000):
+        mu, log_var = model.encode(x, *label)
+        total += 0.5 * (log_var.exp() + mu.pow(2) - 1.0 - log_var).sum(0)
+    return (total / len(data)).cpu()
+
+
+@torch.no_grad()
+def active_units(model: LatentVariableModel, data: MNIST, threshold: float = 0.01) -> int:
+    """Latent dimensions whose posterior mean varies across inputs: Var_x E_q[z_j] > threshold.
+
+    The measure of Burda et al. (2016); an inactive dimension is ignored by the decoder
+    (posterior collapse).
+    """
+    means = torch.cat([model.encode(x, *label)[0] for x, label in _chunks(model, data, 2000)])
+    return int((means.var(0) > threshold).sum())
+
+
+@torch.no_grad()
+def iw_log_likelihood(model: LatentVariableModel, data: MNIST, k: int,
+                      max_samples: int = 50_000) -> float:
     """Average importance-weighted bound L_k on log p(x) with ``k`` samples from q(z|x).
 
     k = 1 gives a (stochastic) ELBO; L_k increases towards log p(x) as k grows. Images are
@@ -32,17 +78,15 @@ def iw_log_likelihood(model: VAE, images: torch.Tensor, k: int, max_samples: int
     """
     if k < 1:
         raise ValueError(f"k must be at least 1, not {k}.")
-    check_images(images, model.nx, "images")
-    total = torch.zeros((), device=images.device)
-    for x in images.split(max(1, max_samples // k)):
-        mu, log_var = model.encode(x)
-        std = torch.exp(0.5 * log_var)
-        z = mu + std * torch.randn((k, *mu.shape), device=mu.device)  # (k, batch, nz)
-        logits = model.decode(z)
+    total = torch.zeros((), device=data.images.device)
+    for x, label in _chunks(model, data, max(1, max_samples // k)):
+        mu, log_var = model.encode(x, *label)
+        z = mu + torch.exp(0.5 * log_var) * torch.randn((k, *mu.shape), device=mu.device)
+        logits = model.decode(z, *[y.expand(k, -1) for y in label])
         log_w = (
             log_bernoulli(x.expand(k, -1, -1), logits)
             + log_standard_normal(z)
             - log_normal_diag(z, mu, log_var)
         )
         total += iw_bound(log_w).sum()
-    return float(total) / images.shape[0]
+    return float(total) / len(data)

@@ -1,25 +1,83 @@
-"""The seed's MLP variational autoencoder: 784 -> 512 -> (mu, log_var) in R^nz -> 512 -> 784."""
+"""VAE models: the seed's MLP, a conditional MLP and a convolutional VAE.
+
+All share one interface: ``encode`` -> (mu, log_var), ``reparameterize``, ``decode`` -> logits,
+``probabilities``; conditional models also take the digit label ``y`` in ``encode``, ``decode``
+and ``forward``. The sigmoid is folded into the loss (BCE with logits), which is exact and
+numerically stable; ``probabilities`` applies it when pixels are wanted.
+"""
 
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
-from .data import NX, check_images
+from .data import IMAGE_SIDE, NX, check_images
+
+N_CLASSES = 10
 
 
-class VAE(nn.Module):
-    """Gaussian encoder q(z|x) and Bernoulli decoder p(x|z), each one hidden ReLU layer.
+def _check_sizes(**sizes: int) -> None:
+    for name, value in sizes.items():
+        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+            raise ValueError(f"{name} must be a positive integer, not {value!r}.")
 
-    ``decode`` returns logits; the sigmoid is folded into the loss (BCE with logits), which is
-    exact and numerically stable. ``probabilities`` applies it when pixels are wanted.
-    """
+
+class LatentVariableModel(nn.Module):
+    """What every VAE here shares; subclasses define ``encode`` and ``decode``."""
+
+    conditional = False
+    nx: int
+    nz: int
+
+    @property
+    def config(self) -> dict[str, int]:
+        """The sizes that rebuild this architecture: ``type(model)(**model.config)``."""
+        raise NotImplementedError
+
+    def _check_x(self, x: torch.Tensor) -> None:
+        if x.ndim != 2 or x.shape[-1] != self.nx:
+            raise ValueError(f"x must have shape (batch, {self.nx}), not {tuple(x.shape)}.")
+
+    def _check_z(self, z: torch.Tensor) -> None:
+        if z.shape[-1] != self.nz:
+            raise ValueError(f"z must have shape (..., {self.nz}), not {tuple(z.shape)}.")
+
+    @staticmethod
+    def reparameterize(mu: torch.Tensor, log_var: torch.Tensor) -> torch.Tensor:
+        """A sample z = mu + sigma * eps with eps ~ N(0, I): differentiable in mu and log_var."""
+        return mu + torch.exp(0.5 * log_var) * torch.randn_like(mu)
+
+    def probabilities(self, z: torch.Tensor, *label) -> torch.Tensor:
+        """Pixel means sigmoid(decode(z)) in [0, 1]."""
+        return torch.sigmoid(self.decode(z, *label))
+
+    def forward(self, x: torch.Tensor, *label) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(logits, mu, log_var) for one reparameterized sample per example."""
+        mu, log_var = self.encode(x, *label)
+        return self.decode(self.reparameterize(mu, log_var), *label), mu, log_var
+
+    @torch.no_grad()
+    def reconstruct(self, x: torch.Tensor, *label) -> torch.Tensor:
+        """Pixel means decoded from the posterior mean: a deterministic reconstruction."""
+        check_images(x, self.nx)
+        mu, _ = self.encode(x, *label)
+        return self.probabilities(mu, *label)
+
+    @torch.no_grad()
+    def sample(self, n: int, *label, generator: torch.Generator | None = None) -> torch.Tensor:
+        """Pixel means of ``n`` draws z ~ p(z) = N(0, I) (with the given labels, if conditional)."""
+        device = next(self.parameters()).device
+        z = torch.randn(n, self.nz, generator=generator, device=device)
+        return self.probabilities(z, *label)
+
+
+class VAE(LatentVariableModel):
+    """The seed's MLP: Gaussian q(z|x) and Bernoulli p(x|z), each with one hidden ReLU layer."""
 
     def __init__(self, nx: int = NX, nh: int = 512, nz: int = 2) -> None:
         super().__init__()
-        for name, value in (("nx", nx), ("nh", nh), ("nz", nz)):
-            if not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name} must be a positive integer, not {value!r}.")
+        _check_sizes(nx=nx, nh=nh, nz=nz)
         self.nx, self.nh, self.nz = nx, nh, nz
         self.encoder_hidden = nn.Linear(nx, nh)
         self.encoder_mu = nn.Linear(nh, nz)
@@ -29,49 +87,110 @@ class VAE(nn.Module):
 
     @property
     def config(self) -> dict[str, int]:
-        """The sizes that rebuild this architecture: ``VAE(**model.config)``."""
         return {"nx": self.nx, "nh": self.nh, "nz": self.nz}
 
     def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Parameters of q(z|x) = N(mu, diag(exp(log_var))) for a (batch, nx) input."""
-        if x.ndim != 2 or x.shape[-1] != self.nx:
-            raise ValueError(f"x must have shape (batch, {self.nx}), not {tuple(x.shape)}.")
+        self._check_x(x)
         h = torch.relu(self.encoder_hidden(x))
         return self.encoder_mu(h), self.encoder_log_var(h)
 
-    @staticmethod
-    def reparameterize(mu: torch.Tensor, log_var: torch.Tensor) -> torch.Tensor:
-        """A sample z = mu + sigma * eps with eps ~ N(0, I): differentiable in mu and log_var."""
-        return mu + torch.exp(0.5 * log_var) * torch.randn_like(mu)
-
     def decode(self, z: torch.Tensor) -> torch.Tensor:
-        """Logits of the Bernoulli p(x|z) for a (batch, nz) latent."""
-        if z.shape[-1] != self.nz:
-            raise ValueError(f"z must have shape (..., {self.nz}), not {tuple(z.shape)}.")
+        """Logits of the Bernoulli p(x|z) for a (..., nz) latent."""
+        self._check_z(z)
         return self.decoder_logits(torch.relu(self.decoder_hidden(z)))
 
-    def probabilities(self, z: torch.Tensor) -> torch.Tensor:
-        """Pixel means sigmoid(decode(z)) in [0, 1]."""
-        return torch.sigmoid(self.decode(z))
 
-    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """(logits, mu, log_var) for one reparameterized sample per example."""
-        mu, log_var = self.encode(x)
-        return self.decode(self.reparameterize(mu, log_var)), mu, log_var
+class ConditionalVAE(LatentVariableModel):
+    """The MLP VAE with the digit label given to both networks: q(z|x, y) and p(x|z, y).
 
-    @torch.no_grad()
-    def reconstruct(self, x: torch.Tensor) -> torch.Tensor:
-        """Pixel means decoded from the posterior mean: a deterministic reconstruction."""
-        check_images(x, self.nx)
-        mu, _ = self.encode(x)
-        return self.probabilities(mu)
+    The label enters as a one-hot vector concatenated to the input of each network, so the code
+    z is free to describe what the label does not: the style of the digit.
+    """
 
-    @torch.no_grad()
-    def sample(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
-        """Pixel means of ``n`` draws z ~ p(z) = N(0, I)."""
-        device = next(self.parameters()).device
-        z = torch.randn(n, self.nz, generator=generator, device=device)
-        return self.probabilities(z)
+    conditional = True
+
+    def __init__(self, nx: int = NX, nh: int = 512, nz: int = 2,
+                 n_classes: int = N_CLASSES) -> None:
+        super().__init__()
+        _check_sizes(nx=nx, nh=nh, nz=nz, n_classes=n_classes)
+        self.nx, self.nh, self.nz, self.n_classes = nx, nh, nz, n_classes
+        self.encoder_hidden = nn.Linear(nx + n_classes, nh)
+        self.encoder_mu = nn.Linear(nh, nz)
+        self.encoder_log_var = nn.Linear(nh, nz)
+        self.decoder_hidden = nn.Linear(nz + n_classes, nh)
+        self.decoder_logits = nn.Linear(nh, nx)
+
+    @property
+    def config(self) -> dict[str, int]:
+        return {"nx": self.nx, "nh": self.nh, "nz": self.nz, "n_classes": self.n_classes}
+
+    def one_hot(self, y: torch.Tensor, batch_shape: torch.Size) -> torch.Tensor:
+        """One-hot labels broadcast to ``batch_shape``; a clear error for labels out of range."""
+        y = torch.as_tensor(y, device=self.encoder_mu.weight.device)
+        if y.dtype not in (torch.int64, torch.int32) or bool(
+            ((y < 0) | (y >= self.n_classes)).any()
+        ):
+            raise ValueError(f"y must hold integer labels in 0..{self.n_classes - 1}.")
+        y = y.expand(batch_shape) if y.ndim == 0 else y
+        if y.shape != batch_shape:
+            raise ValueError(f"y must have shape {tuple(batch_shape)}, not {tuple(y.shape)}.")
+        return F.one_hot(y.long(), self.n_classes).to(self.encoder_mu.weight.dtype)
+
+    def encode(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Parameters of q(z|x, y)."""
+        self._check_x(x)
+        h = torch.relu(self.encoder_hidden(torch.cat([x, self.one_hot(y, x.shape[:-1])], -1)))
+        return self.encoder_mu(h), self.encoder_log_var(h)
+
+    def decode(self, z: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """Logits of p(x|z, y); ``y`` may be one label for the whole batch."""
+        self._check_z(z)
+        zy = torch.cat([z, self.one_hot(y, z.shape[:-1])], -1)
+        return self.decoder_logits(torch.relu(self.decoder_hidden(zy)))
+
+
+class ConvVAE(LatentVariableModel):
+    """Convolutional encoder and transposed-convolution decoder, same Gaussian/Bernoulli ELBO.
+
+    Encoder: 1x28x28 -> 32x14x14 -> 64x7x7 -> nh -> (mu, log_var). The decoder mirrors it.
+    Inputs and outputs stay flat (batch, 784), so losses and training are shared with ``VAE``.
+    """
+
+    def __init__(self, nh: int = 256, nz: int = 2, channels: int = 32) -> None:
+        super().__init__()
+        _check_sizes(nh=nh, nz=nz, channels=channels)
+        self.nx, self.nh, self.nz, self.channels = NX, nh, nz, channels
+        c, flat = channels, 2 * channels * 7 * 7
+        self.encoder_conv = nn.Sequential(
+            nn.Conv2d(1, c, 4, stride=2, padding=1), nn.ReLU(),
+            nn.Conv2d(c, 2 * c, 4, stride=2, padding=1), nn.ReLU(), nn.Flatten(),
+            nn.Linear(flat, nh), nn.ReLU())
+        self.encoder_mu = nn.Linear(nh, nz)
+        self.encoder_log_var = nn.Linear(nh, nz)
+        self.decoder = nn.Sequential(
+            nn.Linear(nz, nh), nn.ReLU(), nn.Linear(nh, flat), nn.ReLU(),
+            nn.Unflatten(-1, (2 * c, 7, 7)),
+            nn.ConvTranspose2d(2 * c, c, 4, stride=2, padding=1), nn.ReLU(),
+            nn.ConvTranspose2d(c, 1, 4, stride=2, padding=1), nn.Flatten())
+
+    @property
+    def config(self) -> dict[str, int]:
+        return {"nh": self.nh, "nz": self.nz, "channels": self.channels}
+
+    def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        self._check_x(x)
+        h = self.encoder_conv(x.reshape(-1, 1, IMAGE_SIDE, IMAGE_SIDE))
+        return self.encoder_mu(h), self.encoder_log_var(h)
+
+    def decode(self, z: torch.Tensor) -> torch.Tensor:
+        self._check_z(z)
+        batch_shape = z.shape[:-1]
+        logits = self.decoder(z.reshape(-1, self.nz))
+        return logits.reshape(*batch_shape, NX)
+
+
+MODELS = {cls.__name__: cls for cls in (VAE, ConditionalVAE, ConvVAE)}
 
 
 def count_parameters(model: nn.Module) -> int:

@@ -9,7 +9,7 @@ import torch
 from torchvision.utils import make_grid
 
 from .data import IMAGE_SIDE, MNIST
-from .model import VAE
+from .model import LatentVariableModel
 
 
 def as_image_batch(pixels: torch.Tensor) -> torch.Tensor:
@@ -27,17 +27,25 @@ def show_images(pixels: torch.Tensor, nrow: int = 10, title: str = "", ax=None):
     return ax
 
 
-def plot_reconstructions(model: VAE, images: torch.Tensor, n: int = 10):
+def _labels(model: LatentVariableModel, data: MNIST) -> tuple:
+    return (data.labels,) if model.conditional else ()
+
+
+def plot_reconstructions(model: LatentVariableModel, data: MNIST, n: int = 10):
     """Originals (top row) above their reconstructions from the posterior mean (bottom row)."""
-    x = images[:n]
-    return show_images(torch.cat([x, model.reconstruct(x)]), nrow=n,
+    part = data[:n]
+    x = part.images
+    return show_images(torch.cat([x, model.reconstruct(x, *_labels(model, part))]), nrow=n,
                        title="originals (top) and reconstructions (bottom)")
 
 
-def plot_samples(model: VAE, n: int = 100, seed: int = 0):
-    """Decoded pixel means of ``n`` draws z ~ N(0, I)."""
-    generator = torch.Generator(device=next(model.parameters()).device).manual_seed(seed)
-    return show_images(model.sample(n, generator), nrow=10, title=f"{n} samples from the prior")
+def plot_samples(model: LatentVariableModel, n: int = 100, seed: int = 0):
+    """Decoded pixel means of ``n`` draws z ~ N(0, I) (a conditional model: digits 0-9 in turn)."""
+    device = next(model.parameters()).device
+    generator = torch.Generator(device=device).manual_seed(seed)
+    labels = (torch.arange(n, device=device) % 10,) if model.conditional else ()
+    return show_images(model.sample(n, *labels, generator=generator), nrow=10,
+                       title=f"{n} samples from the prior")
 
 
 def latent_grid(steps: int = 20, limit: float = 3.0, device=None) -> torch.Tensor:
@@ -48,7 +56,7 @@ def latent_grid(steps: int = 20, limit: float = 3.0, device=None) -> torch.Tenso
 
 
 @torch.no_grad()
-def plot_manifold(model: VAE, steps: int = 20, limit: float = 3.0):
+def plot_manifold(model: LatentVariableModel, steps: int = 20, limit: float = 3.0):
     """The decoder's images over a grid of z in [-limit, limit]^2 (z1 across, z2 up)."""
     z = latent_grid(steps, limit, next(model.parameters()).device)
     ax = show_images(model.probabilities(z), nrow=steps,
@@ -58,13 +66,17 @@ def plot_manifold(model: VAE, steps: int = 20, limit: float = 3.0):
 
 
 @torch.no_grad()
-def encode_means(model: VAE, data: MNIST, n: int = 5000) -> tuple[torch.Tensor, torch.Tensor]:
+def encode_means(
+    model: LatentVariableModel, data: MNIST, n: int = 5000
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Posterior means of the first ``n`` examples (CPU) and their labels."""
-    mu, _ = model.encode(data.images[:n])
-    return mu.cpu(), data.labels[:n].cpu()
+    part = data[:n]
+    mu, _ = model.encode(part.images, *_labels(model, part))
+    return mu.cpu(), part.labels.cpu()
 
 
-def plot_latent_map(model: VAE, data: MNIST, n: int = 5000, limit: float | None = 3.0, ax=None):
+def plot_latent_map(model: LatentVariableModel, data: MNIST, n: int = 5000,
+                    limit: float | None = 3.0, ax=None):
     """The posterior means of ``n`` examples in the 2-D latent plane, coloured by digit."""
     if model.nz != 2:
         raise ValueError(f"The latent map needs a 2-D latent space (nz=2), not nz={model.nz}.")
@@ -82,7 +94,8 @@ def plot_latent_map(model: VAE, data: MNIST, n: int = 5000, limit: float | None 
 
 
 @torch.no_grad()
-def plot_interpolation(model: VAE, x_start: torch.Tensor, x_end: torch.Tensor, steps: int = 10):
+def plot_interpolation(model: LatentVariableModel, x_start: torch.Tensor, x_end: torch.Tensor,
+                       steps: int = 10):
     """Decode evenly spaced points on the line between two images' posterior means."""
     mu, _ = model.encode(torch.stack([x_start, x_end]))
     t = torch.linspace(0, 1, steps, device=mu.device).unsqueeze(1)

@@ -3,7 +3,8 @@
 One ``LatentExplorer`` serves both. ``live()`` returns ipywidgets (two sliders, the decoded digit
 and the latent map with the current z marked) that work in Jupyter and Colab. ``static_html()``
 decodes a grid of z once and returns self-contained HTML/JS that switches between those frames
-in the browser, so the sliders also work on a static web page.
+in the browser, so the sliders also work on a static web page. For a conditional model both add
+a digit selector, and the frames cover every digit.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import torch
 from PIL import Image, ImageDraw
 
 from .data import IMAGE_SIDE, MNIST
-from .model import VAE
+from .model import LatentVariableModel
 from .plots import encode_means, figure_png
 
 MAP_PIXELS = 300
@@ -28,13 +29,14 @@ DIGIT_SCALE = 6
 class LatentExplorer:
     """Sliders over the 2-D latent plane [-limit, limit]^2 of a trained ``model``."""
 
-    def __init__(self, model: VAE, data: MNIST | None = None, limit: float = 3.0,
+    def __init__(self, model: LatentVariableModel, data: MNIST | None = None, limit: float = 3.0,
                  steps: int = 21, n_points: int = 3000) -> None:
         if model.nz != 2:
             raise ValueError(f"Latent sliders need a 2-D latent space (nz=2), not nz={model.nz}.")
         if steps < 2:
             raise ValueError(f"steps must be at least 2, not {steps}.")
         self.model, self.limit, self.steps = model, float(limit), steps
+        self.digits = list(range(model.n_classes)) if model.conditional else [None]
         self.device = next(model.parameters()).device
         self._map = Image.open(io.BytesIO(self._render_map(data, n_points))).convert("RGB")
 
@@ -61,10 +63,13 @@ class LatentExplorer:
         return (z1 + self.limit) / span, 1 - (z2 + self.limit) / span
 
     @torch.no_grad()
-    def digit_png(self, z1: float, z2: float, scale: int = DIGIT_SCALE) -> bytes:
-        """PNG of the decoder's pixel means at z = (z1, z2), enlarged ``scale`` times, sharp."""
+    def digit_png(self, z1: float, z2: float, digit: int | None = None,
+                  scale: int = DIGIT_SCALE) -> bytes:
+        """PNG of the decoder's pixel means at z = (z1, z2) (and ``digit``, if conditional),
+        enlarged ``scale`` times without blurring."""
         z = torch.tensor([[z1, z2]], dtype=torch.float32, device=self.device)
-        pixels = self.model.probabilities(z).reshape(IMAGE_SIDE, IMAGE_SIDE)
+        label = (torch.tensor([digit], device=self.device),) if self.model.conditional else ()
+        pixels = self.model.probabilities(z, *label).reshape(IMAGE_SIDE, IMAGE_SIDE)
         image = Image.fromarray((pixels * 255).round().byte().cpu().numpy(), mode="L")
         size = IMAGE_SIDE * scale
         return _png(image.resize((size, size), Image.NEAREST))
@@ -86,25 +91,31 @@ class LatentExplorer:
                                        description=label, continuous_update=True)
 
         self.z1_slider, self.z2_slider = slider("z₁"), slider("z₂")
+        self.digit_selector = widgets.ToggleButtons(
+            options=self.digits, value=self.digits[0], description="digit",
+            style={"button_width": "28px"}) if self.model.conditional else None
         self.map_image = widgets.Image(format="png", width=MAP_PIXELS, height=MAP_PIXELS)
         self.digit_image = widgets.Image(format="png", width=168, height=168)
         self.update()
-        for control in (self.z1_slider, self.z2_slider):
+        controls = [self.z1_slider, self.z2_slider]
+        if self.digit_selector is not None:
+            controls.append(self.digit_selector)
+        for control in controls:
             control.observe(lambda change: self.update(), names="value")
-        return widgets.VBox([widgets.HBox([self.map_image, self.digit_image]),
-                             self.z1_slider, self.z2_slider])
+        return widgets.VBox([widgets.HBox([self.map_image, self.digit_image]), *controls])
 
     def update(self) -> None:
-        """The slider callback: decode the sliders' z into the digit and move the marker."""
+        """The callback: decode the sliders' z (and selected digit) and move the marker."""
         z1, z2 = self.z1_slider.value, self.z2_slider.value
-        self.digit_image.value = self.digit_png(z1, z2)
+        digit = self.digit_selector.value if self.digit_selector is not None else None
+        self.digit_image.value = self.digit_png(z1, z2, digit)
         self.map_image.value = self.map_png(z1, z2)
 
     def frames(self) -> list[str]:
-        """Base64 28x28 PNGs of the decoded grid, index = i2 * steps + i1 (slider positions)."""
+        """Base64 28x28 PNGs of the decoded grid, index = (digit * steps + i2) * steps + i1."""
         values = self.grid_values().tolist()
-        return [base64.b64encode(self.digit_png(z1, z2, scale=1)).decode("ascii")
-                for z2 in values for z1 in values]
+        return [base64.b64encode(self.digit_png(z1, z2, digit, scale=1)).decode("ascii")
+                for digit in self.digits for z2 in values for z1 in values]
 
     def static_html(self):
         """Self-contained HTML/JS sliders over pre-decoded frames: no kernel, no network."""
@@ -120,6 +131,11 @@ class LatentExplorer:
             f'<output class="{cls}-value"></output></label>'
             for name, cls in (("z₁", "z1"), ("z₂", "z2"))
         )
+        if self.model.conditional:
+            options = "".join(f'<option value="{d}">{d}</option>' for d in self.digits)
+            sliders += ('<label style="display:block">digit '
+                        f'<select class="digit">{options}</select></label>')
+
         return HTML(_STATIC_TEMPLATE.format(
             uid=uid, map_src=map_src, size=MAP_PIXELS, sliders=sliders,
             digit_size=IMAGE_SIDE * DIGIT_SCALE, config=json.dumps(config)))
@@ -150,10 +166,12 @@ _STATIC_TEMPLATE = """
     var config = JSON.parse(root.querySelector(".latent-frames").textContent);
     var n = config.steps, limit = config.limit;
     var s1 = root.querySelector("input.z1"), s2 = root.querySelector("input.z2");
+    var digitSelect = root.querySelector("select.digit");
     var digit = root.querySelector(".latent-digit"), marker = root.querySelector(".latent-marker");
     function z(i) {{ return -limit + 2 * limit * i / (n - 1); }}
     function show() {{
-      var i1 = Number(s1.value), i2 = Number(s2.value), frame = i2 * n + i1;
+      var d = digitSelect ? Number(digitSelect.value) : 0;
+      var i1 = Number(s1.value), i2 = Number(s2.value), frame = (d * n + i2) * n + i1;
       digit.src = "data:image/png;base64," + config.frames[frame];
       digit.dataset.frame = frame;
       marker.style.left = (100 * i1 / (n - 1)) + "%";
@@ -163,6 +181,7 @@ _STATIC_TEMPLATE = """
     }}
     s1.addEventListener("input", show);
     s2.addEventListener("input", show);
+    if (digitSelect) digitSelect.addEventListener("change", show);
     show();
   }})();
   </script>

@@ -7,11 +7,17 @@ Data flows one way: ``data`` -> ``model`` -> ``losses`` -> ``training`` -> ``eva
 """
 
 from .checkpoints import load_checkpoint, save_checkpoint
-from .data import MNIST, batches, check_images, data_root, load_mnist
+from .data import MNIST, batch_indices, check_images, data_root, load_mnist
 from .devices import best_device, describe_device
 from .divergences import kl_discrete, kl_full_gaussians, kl_gaussians, monte_carlo_kl
 from .errors import CheckpointError, DataError, TrainingDiverged
-from .evaluation import iw_log_likelihood, mean_negative_elbo
+from .evaluation import (
+    active_units,
+    iw_log_likelihood,
+    kl_per_dimension,
+    mean_negative_elbo,
+    rate_and_distortion,
+)
 from .gradient_estimators import reparameterization_gradients, score_function_gradients
 from .linear_gaussian import LinearGaussian, random_linear_gaussian
 from .losses import (
@@ -22,7 +28,7 @@ from .losses import (
     log_standard_normal,
     negative_elbo,
 )
-from .model import VAE, count_parameters
+from .model import VAE, ConditionalVAE, ConvVAE, LatentVariableModel, count_parameters
 from .plots import (
     latent_grid,
     plot_history,
@@ -33,13 +39,24 @@ from .plots import (
     plot_samples,
     show_images,
 )
-from .training import DEFAULT_SEED, History, fit, load_or_train, make_optimizer, train_epoch
+from .training import (
+    DEFAULT_SEED,
+    History,
+    fit,
+    kl_weight,
+    load_or_train,
+    make_optimizer,
+    train_epoch,
+)
 from .widgets import LatentExplorer
 
 __all__ = [
-    "batches",
+    "active_units",
+    "batch_indices",
     "best_device",
     "check_images",
+    "ConditionalVAE",
+    "ConvVAE",
     "CheckpointError",
     "count_parameters",
     "data_root",
@@ -52,6 +69,9 @@ __all__ = [
     "iw_log_likelihood",
     "kl_discrete",
     "kl_full_gaussians",
+    "kl_per_dimension",
+    "kl_weight",
+    "LatentVariableModel",
     "kl_gaussians",
     "kl_to_standard_normal",
     "latent_grid",
@@ -69,6 +89,7 @@ __all__ = [
     "monte_carlo_kl",
     "negative_elbo",
     "plot_history",
+    "rate_and_distortion",
     "plot_interpolation",
     "plot_latent_map",
     "plot_manifold",

@@ -68,12 +68,14 @@ def negative_elbo(
     mu: torch.Tensor,
     log_var: torch.Tensor,
     reduction: str = "sum",
+    beta: float = 1.0,
 ) -> torch.Tensor:
     """-ELBO = -E_q[log p(x|z)] + KL(q(z|x) || p(z)), one-sample estimate of the first term.
 
     ``reduction``: ``"sum"`` over the batch (the seed's loss), ``"mean"``, or ``"none"``.
+    ``beta`` weighs the KL term (the beta-VAE objective); beta = 1 is the ELBO.
     """
-    per_example = -log_bernoulli(x, logits) + kl_to_standard_normal(mu, log_var)
+    per_example = -log_bernoulli(x, logits) + beta * kl_to_standard_normal(mu, log_var)
     if reduction == "none":
         return per_example
     if reduction == "sum":
