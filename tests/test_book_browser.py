@@ -24,7 +24,8 @@ CHROMIUM, CHROMEDRIVER = Path("/usr/bin/chromium"), Path("/usr/bin/chromedriver"
 PAGES = ["book/preface", "notebooks/01_elbo", "notebooks/02_kl_nonnegative",
          "notebooks/03_gaussian_kl_and_reparameterization", "notebooks/04_building_the_vae",
          "notebooks/05_training", "notebooks/06_latent_space", "book/performance",
-         "book/notation", "book/references"]
+         "notebooks/07_beta_vae_and_posterior_collapse", "notebooks/08_conditional_vae",
+         "notebooks/09_convolutional_vae", "book/notation", "book/references"]
 # data: and blob: live in the page; chrome: and about: are the browser's own, never the network.
 LOCAL_SCHEMES = ("data", "blob", "chrome", "about")
 pytestmark = pytest.mark.browser
@@ -125,16 +126,21 @@ def test_page_loads_renders_maths_and_stays_local(server, browser, page):
     assert not broken, f"images that failed to load: {broken}"
 
 
-def test_latent_sliders_switch_frames_without_a_kernel(server, browser):
-    from selenium.webdriver.common.keys import Keys
-
-    browser.get(f"{server}/notebooks/06_latent_space.html")
+def _open_explorer(browser, url: str):
+    """The page's kernel-free latent explorer, its frames' config and its digit image."""
+    browser.get(url)
     explorer = browser.find_element("css selector", ".vae-latent-explorer")
     browser.execute_script("arguments[0].scrollIntoView();", explorer)
     config = json.loads(browser.execute_script(
         "return arguments[0].querySelector('.latent-frames').textContent;", explorer))
+    return explorer, config, explorer.find_element("css selector", ".latent-digit")
+
+
+def test_latent_sliders_switch_frames_without_a_kernel(server, browser):
+    from selenium.webdriver.common.keys import Keys
+
+    explorer, config, digit = _open_explorer(browser, f"{server}/notebooks/06_latent_space.html")
     steps, frames = config["steps"], config["frames"]
-    digit = explorer.find_element("css selector", ".latent-digit")
     marker = explorer.find_element("css selector", ".latent-marker")
     middle = steps // 2
     assert digit.get_attribute("src").endswith(frames[middle * steps + middle])
@@ -149,3 +155,28 @@ def test_latent_sliders_switch_frames_without_a_kernel(server, browser):
     value = explorer.find_element("css selector", ".z1-value").text
     assert float(value) == pytest.approx(-config["limit"] + 2 * config["limit"] * i1 / (steps - 1))
     browser.save_screenshot(str(SCREENSHOTS / "latent_sliders_moved.png"))
+
+
+def test_digit_selector_switches_the_conditional_frames(server, browser):
+    from selenium.webdriver.support.ui import Select
+
+    url = f"{server}/notebooks/08_conditional_vae.html"
+    explorer, config, digit = _open_explorer(browser, url)
+    steps, frames = config["steps"], config["frames"]
+    assert len(frames) == 10 * steps * steps
+    middle = steps // 2
+    for label in (7, 2):
+        Select(explorer.find_element("css selector", "select.digit")).select_by_value(str(label))
+        frame = (label * steps + middle) * steps + middle
+        assert digit.get_attribute("src") == "data:image/png;base64," + frames[frame]
+    browser.save_screenshot(str(SCREENSHOTS / "conditional_digit_selector.png"))
+
+
+def test_solutions_are_hidden_behind_a_toggle(server, browser):
+    browser.get(f"{server}/notebooks/07_beta_vae_and_posterior_collapse.html")
+    solution = browser.find_element("css selector", "details.dropdown, div.dropdown")
+    assert "Solution" in solution.text
+    hidden_text = browser.execute_script(
+        "const body = arguments[0].querySelector('.admonition-content, .toggle-details__container,"
+        " p:not(.admonition-title)'); return body ? body.offsetHeight : -1;", solution)
+    assert hidden_text == 0, "the solution is visible before the reader opens it"

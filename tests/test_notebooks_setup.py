@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import subprocess
 import sysconfig
 import venv
@@ -20,7 +21,8 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
-TRAINING_NOTEBOOKS = {"05_training", "06_latent_space"}
+TRAINING_NOTEBOOKS = {"05_training", "06_latent_space", "07_beta_vae_and_posterior_collapse",
+                      "08_conditional_vae", "09_convolutional_vae"}
 
 
 def _cells(path: Path) -> list[dict]:
@@ -35,8 +37,20 @@ def repository_url() -> str:
     return yaml.safe_load((ROOT / "_config.yml").read_text())["repository"]["url"]
 
 
-def test_there_are_six_chapters():
-    assert [p.stem[:2] for p in NOTEBOOKS] == ["01", "02", "03", "04", "05", "06"]
+def test_there_are_nine_chapters_each_in_the_table_of_contents():
+    assert [p.stem[:2] for p in NOTEBOOKS] == [f"{i:02d}" for i in range(1, 10)]
+    toc = (ROOT / "_toc.yml").read_text()
+    assert all(f"notebooks/{p.stem}" in toc for p in NOTEBOOKS)
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_every_chapter_ends_with_exercises_and_hidden_solutions(path):
+    cells = _cells(path)
+    markdown = "".join("".join(c["source"]) for c in cells if c["cell_type"] == "markdown")
+    assert "## Exercises" in markdown and ":class: dropdown" in markdown
+    last_code = [c for c in cells if c["cell_type"] == "code"][-1]
+    assert "hide-input" in last_code["metadata"].get("tags", [])
+    assert "".join(last_code["source"]).startswith("# Solution")
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
@@ -76,8 +90,12 @@ def _colab_like_environment(tmp_path: Path) -> Path:
 
 def _run_setup(python: Path, tmp_path: Path, in_colab: bool) -> subprocess.CompletedProcess:
     harness = ("import google.colab\n" if in_colab else "") + setup_cell(NOTEBOOKS[0])
+    source = tmp_path / "checkout"  # a copy, so the install leaves no build files in the repo
+    if not source.exists():
+        shutil.copytree(ROOT, source, ignore=shutil.ignore_patterns(
+            ".git", "_build", "build", "data", "checkpoints", "*.egg-info", "__pycache__"))
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
-    env.update(PYTHONPATH=str(tmp_path / "stand_in"), VAE_HELPERS_SOURCE=str(ROOT),
+    env.update(PYTHONPATH=str(tmp_path / "stand_in"), VAE_HELPERS_SOURCE=str(source),
                PIP_DISABLE_PIP_VERSION_CHECK="1", CUDA_VISIBLE_DEVICES="")
     return subprocess.run([python, "-c", harness], capture_output=True, text=True, env=env,
                           cwd=tmp_path, timeout=600)

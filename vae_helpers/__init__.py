@@ -30,6 +30,7 @@ from .losses import (
 )
 from .model import VAE, ConditionalVAE, ConvVAE, LatentVariableModel, count_parameters
 from .plots import (
+    encode_means,
     latent_grid,
     plot_history,
     plot_interpolation,
@@ -63,6 +64,7 @@ __all__ = [
     "DataError",
     "DEFAULT_SEED",
     "describe_device",
+    "encode_means",
     "fit",
     "History",
     "iw_bound",
