@@ -174,9 +174,11 @@ def test_digit_selector_switches_the_conditional_frames(server, browser):
 
 def test_solutions_are_hidden_behind_a_toggle(server, browser):
     browser.get(f"{server}/notebooks/07_beta_vae_and_posterior_collapse.html")
-    solution = browser.find_element("css selector", "details.dropdown, div.dropdown")
-    assert "Solution" in solution.text
-    hidden_text = browser.execute_script(
-        "const body = arguments[0].querySelector('.admonition-content, .toggle-details__container,"
-        " p:not(.admonition-title)'); return body ? body.offsetHeight : -1;", solution)
-    assert hidden_text == 0, "the solution is visible before the reader opens it"
+    solution = browser.find_element("css selector", ".admonition.dropdown")
+    assert "Solution" in solution.find_element("css selector", ".admonition-title").text
+    body = solution.find_element("css selector", "p:not(.admonition-title)")
+    assert not body.is_displayed(), "the solution shows before the reader opens it"
+    browser.execute_script("arguments[0].scrollIntoView({block: 'center'});", solution)
+    solution.find_element("css selector", ".admonition-title").click()
+    time.sleep(0.5)
+    assert body.is_displayed(), "clicking the title does not reveal the solution"
