@@ -49,7 +49,7 @@ def test_every_chapter_ends_with_exercises_and_hidden_solutions(path):
     markdown = "".join("".join(c["source"]) for c in cells if c["cell_type"] == "markdown")
     assert "## Exercises" in markdown and ":class: dropdown" in markdown
     last_code = [c for c in cells if c["cell_type"] == "code"][-1]
-    assert "hide-input" in last_code["metadata"].get("tags", [])
+    assert "hide-cell" in last_code["metadata"].get("tags", [])  # input and output
     assert "".join(last_code["source"]).startswith("# Solution")
 
 

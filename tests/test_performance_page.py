@@ -48,6 +48,10 @@ def test_page_prints_whatever_the_results_file_holds(tmp_path):
                          "speedup": 3.85},
         "seed_profile_cpu": {"device": "cpu (7 threads)", "torch": "9.9", "data loading": 6.5,
                              "forward and loss": 3.5},
+        "long_run_cpu": {"device": "cpu (7 threads)", "torch": "9.9", "date": "2031-01-02",
+                         "target": 138.0, "reached": True, "epochs": 3, "seconds": 77.0,
+                         "final_test_loss": 137.5, "best_test_loss": 137.5,
+                         "test_loss_per_epoch": [150.25, 141.125, 137.5]},
     }
     (tmp_path / "results.json").write_text(json.dumps(fake))
     code = "\n".join("".join(c.source) for c in _page().cells if c.cell_type == "code")
@@ -56,5 +60,6 @@ def test_page_prints_whatever_the_results_file_holds(tmp_path):
                          capture_output=True, text=True, timeout=120)
     assert run.returncode == 0, run.stderr
     for figure in ("12.346", "3.211", "3.85x", "171.71", "170.07", "6.500", "65.0 %",
-                   "cpu (7 threads)", "2031-01-02", "GPU figures: not measured yet"):
+                   "cpu (7 threads)", "2031-01-02", "GPU figures: not measured yet",
+                   "reached 138 nats in 3 epochs (77 s)", "137.50 at epoch 3"):
         assert figure in run.stdout, (figure, run.stdout)
