@@ -16,7 +16,7 @@ from .data import MNIST, batch_indices, check_images
 from .errors import CheckpointError, TrainingDiverged
 from .evaluation import mean_negative_elbo
 from .losses import negative_elbo
-from .model import MODELS, VAE, LatentVariableModel
+from .model import MODELS, LatentVariableModel
 
 # The book's seed. Across seeds 0-3 the first epoch's average loss spreads over about 3 nats;
 # this one is a typical run, not the best one (see the training chapter).
@@ -35,7 +35,7 @@ class History:
         return asdict(self)
 
 
-def make_optimizer(model: VAE, lr: float = 1e-3) -> torch.optim.Adam:
+def make_optimizer(model: LatentVariableModel, lr: float = 1e-3) -> torch.optim.Adam:
     """Adam with the seed's default learning rate; the fused kernel where this torch has one."""
     try:
         return torch.optim.Adam(model.parameters(), lr=lr, fused=True)
