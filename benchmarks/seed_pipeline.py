@@ -55,3 +55,27 @@ def seed_train_epoch(model, optimizer, loader, device) -> float:
         train_loss += loss.item()
         optimizer.step()
     return train_loss / len(loader.dataset)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Train with the seed pipeline and print its lines: ``python benchmarks/seed_pipeline.py``."""
+    import argparse
+
+    from vae_helpers import best_device, data_root
+
+    parser = argparse.ArgumentParser(description="the seed notebook's training, as a script")
+    parser.add_argument("--epochs", type=int, default=5)
+    parser.add_argument("--data-dir", default=None)
+    args = parser.parse_args(argv)
+    device = best_device()
+    torch.manual_seed(0)
+    model = SeedVAE().to(device)
+    optimizer = torch.optim.Adam(model.parameters())
+    loader = seed_loader(str(data_root(args.data_dir)))
+    for epoch in range(1, args.epochs + 1):
+        loss = seed_train_epoch(model, optimizer, loader, device)
+        print(f"====> Epoch: {epoch} Average loss: {loss:.4f}")
+
+
+if __name__ == "__main__":
+    main()
