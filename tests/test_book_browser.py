@@ -126,6 +126,22 @@ def test_page_loads_renders_maths_and_stays_local(server, browser, page):
     assert not broken, f"images that failed to load: {broken}"
 
 
+@pytest.mark.parametrize("page", [p for p in PAGES if p.startswith("notebooks/")])
+def test_notebook_pages_launch_in_colab_and_offer_the_notebook(page):
+    if not (HTML / "index.html").is_file():
+        _unavailable("the book is not built: run `jupyter-book build . -W` first")
+    import yaml
+
+    repository = yaml.safe_load((ROOT / "_config.yml").read_text())["repository"]
+    owner_and_name = urlparse(repository["url"]).path.strip("/")
+    text = (HTML / f"{page}.html").read_text()
+    colab = (f"https://colab.research.google.com/github/{owner_and_name}/blob/"
+             f"{repository['branch']}/{page}.ipynb")
+    assert colab in text
+    assert f'href="../_sources/{page}.ipynb"' in text
+    assert (HTML / "_sources" / f"{page}.ipynb").is_file()
+
+
 def _open_explorer(browser, url: str):
     """The page's kernel-free latent explorer, its frames' config and its digit image."""
     browser.get(url)
