@@ -7,6 +7,7 @@ DataLoader in the training loop.
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -82,19 +83,12 @@ def _read_idx(path: Path, expected_dims: tuple[int, ...]) -> torch.Tensor:
     if len(raw) < header or raw[:3] != b"\x00\x00\x08" or raw[3] != ndim:
         raise DataError(f"{path} is not an MNIST IDX file of {ndim} dimensions (bad header).")
     dims = tuple(int.from_bytes(raw[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim))
-    if dims != expected_dims or len(raw) - header != _product(dims):
+    if dims != expected_dims or len(raw) - header != math.prod(dims):
         raise DataError(
             f"{path} is corrupt or truncated: header says {dims}, expected {expected_dims}, "
             f"and it holds {len(raw) - header} data bytes; download it again."
         )
     return torch.frombuffer(bytearray(raw[header:]), dtype=torch.uint8).reshape(dims)
-
-
-def _product(dims: tuple[int, ...]) -> int:
-    out = 1
-    for d in dims:
-        out *= d
-    return out
 
 
 def load_mnist(
@@ -156,19 +150,14 @@ def check_images(x: torch.Tensor, nx: int = NX, name: str = "x") -> None:
 def batch_indices(
     n: int,
     batch_size: int = 128,
-    shuffle: bool = True,
     generator: torch.Generator | None = None,
     device: str | torch.device | None = None,
 ) -> Iterator[torch.Tensor]:
-    """Yield index tensors of mini-batches over ``n`` examples, from a permutation on ``device``.
+    """Yield index tensors of shuffled mini-batches over ``n`` examples.
 
-    Gathering each batch with these indices keeps the data in place (one small copy per batch
-    that stays in cache) and draws images and labels alike.
+    The permutation is drawn on ``device``; gathering each batch with its indices keeps the data
+    in place (one small copy per batch, which stays in cache) and draws images and labels alike.
     """
     if batch_size < 1:
         raise ValueError(f"batch_size must be at least 1, not {batch_size}.")
-    if shuffle:
-        order = torch.randperm(n, device=device, generator=generator)
-    else:
-        order = torch.arange(n, device=device)
-    yield from order.split(batch_size)
+    yield from torch.randperm(n, device=device, generator=generator).split(batch_size)
