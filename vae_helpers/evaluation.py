@@ -21,7 +21,7 @@ from .model import LatentVariableModel
 def _chunks(model: LatentVariableModel, data: MNIST, size: int):
     check_images(data.images, model.nx, "images")
     for x, y in zip(data.images.split(size), data.labels.split(size)):
-        yield x, ((y,) if model.conditional else ())
+        yield x, model.given(y)
 
 
 @torch.no_grad()
@@ -53,7 +53,7 @@ def kl_per_dimension(model: LatentVariableModel, data: MNIST) -> torch.Tensor:
     total = torch.zeros(model.nz, device=data.images.device)
     for x, label in _chunks(model, data, 2000):
         mu, log_var = model.encode(x, *label)
-        total += 0.5 * (log_var.exp() + mu.pow(2) - 1.0 - log_var).sum(0)
+        total += kl_to_standard_normal(mu.unsqueeze(-1), log_var.unsqueeze(-1)).sum(0)
     return (total / len(data)).cpu()
 
 

@@ -35,6 +35,11 @@ class LatentVariableModel(nn.Module):
         """The sizes that rebuild this architecture: ``type(model)(**model.config)``."""
         raise NotImplementedError
 
+    def given(self, labels: torch.Tensor) -> tuple:
+        """The extra arguments for ``encode``/``decode``/``forward``: ``(labels,)`` for a
+        conditional model, ``()`` otherwise, so callers need not ask which kind they have."""
+        return (labels,) if self.conditional else ()
+
     def _check_x(self, x: torch.Tensor) -> None:
         if x.ndim != 2 or x.shape[-1] != self.nx:
             raise ValueError(f"x must have shape (batch, {self.nx}), not {tuple(x.shape)}.")

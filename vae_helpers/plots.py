@@ -27,15 +27,11 @@ def show_images(pixels: torch.Tensor, nrow: int = 10, title: str = "", ax=None):
     return ax
 
 
-def _labels(model: LatentVariableModel, data: MNIST) -> tuple:
-    return (data.labels,) if model.conditional else ()
-
-
 def plot_reconstructions(model: LatentVariableModel, data: MNIST, n: int = 10):
     """Originals (top row) above their reconstructions from the posterior mean (bottom row)."""
     part = data[:n]
     x = part.images
-    return show_images(torch.cat([x, model.reconstruct(x, *_labels(model, part))]), nrow=n,
+    return show_images(torch.cat([x, model.reconstruct(x, *model.given(part.labels))]), nrow=n,
                        title="originals (top) and reconstructions (bottom)")
 
 
@@ -43,7 +39,7 @@ def plot_samples(model: LatentVariableModel, n: int = 100, seed: int = 0):
     """Decoded pixel means of ``n`` draws z ~ N(0, I) (a conditional model: digits 0-9 in turn)."""
     device = next(model.parameters()).device
     generator = torch.Generator(device=device).manual_seed(seed)
-    labels = (torch.arange(n, device=device) % 10,) if model.conditional else ()
+    labels = model.given(torch.arange(n, device=device) % 10)
     return show_images(model.sample(n, *labels, generator=generator), nrow=10,
                        title=f"{n} samples from the prior")
 
@@ -71,7 +67,7 @@ def encode_means(
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Posterior means of the first ``n`` examples (CPU) and their labels."""
     part = data[:n]
-    mu, _ = model.encode(part.images, *_labels(model, part))
+    mu, _ = model.encode(part.images, *model.given(part.labels))
     return mu.cpu(), part.labels.cpu()
 
 

@@ -63,8 +63,7 @@ def train_epoch(
     steps = batch_indices(len(data), batch_size, generator=generator, device=data.device)
     for step, indices in enumerate(steps):
         x = data.images[indices]
-        label = (data.labels[indices],) if model.conditional else ()
-        logits, mu, log_var = model(x, *label)
+        logits, mu, log_var = model(x, *model.given(data.labels[indices]))
         weight = beta(step) if callable(beta) else beta
         loss = negative_elbo(x, logits, mu, log_var, beta=weight)
         optimizer.zero_grad(set_to_none=True)

@@ -68,8 +68,9 @@ class LatentExplorer:
         """PNG of the decoder's pixel means at z = (z1, z2) (and ``digit``, if conditional),
         enlarged ``scale`` times without blurring."""
         z = torch.tensor([[z1, z2]], dtype=torch.float32, device=self.device)
-        label = (torch.tensor([digit], device=self.device),) if self.model.conditional else ()
-        pixels = self.model.probabilities(z, *label).reshape(IMAGE_SIDE, IMAGE_SIDE)
+        labels = torch.full((1,), digit or 0, device=self.device)  # ignored if unconditional
+        pixels = self.model.probabilities(z, *self.model.given(labels))
+        pixels = pixels.reshape(IMAGE_SIDE, IMAGE_SIDE)
         image = Image.fromarray((pixels * 255).round().byte().cpu().numpy(), mode="L")
         size = IMAGE_SIDE * scale
         return _png(image.resize((size, size), Image.NEAREST))
