@@ -20,7 +20,7 @@ from PIL import Image, ImageDraw
 
 from .data import IMAGE_SIDE, MNIST
 from .model import LatentVariableModel
-from .plots import encode_means, figure_png
+from .plots import figure_png, scatter_codes
 
 MAP_PIXELS = 300
 DIGIT_SCALE = 6
@@ -38,7 +38,8 @@ class LatentExplorer:
         self.model, self.limit, self.steps = model, float(limit), steps
         self.digits = list(range(model.n_classes)) if model.conditional else [None]
         self.device = next(model.parameters()).device
-        self._map = Image.open(io.BytesIO(self._render_map(data, n_points))).convert("RGB")
+        self._map_png = self._render_map(data, n_points)
+        self._map = Image.open(io.BytesIO(self._map_png)).convert("RGB")
 
     def grid_values(self) -> torch.Tensor:
         """The ``steps`` values each slider takes in the static page."""
@@ -50,8 +51,7 @@ class LatentExplorer:
         ax.axhline(0, color="0.85", lw=0.8)
         ax.axvline(0, color="0.85", lw=0.8)
         if data is not None:
-            mu, labels = encode_means(self.model, data, n_points)
-            ax.scatter(mu[:, 0], mu[:, 1], c=labels, cmap="tab10", s=2, vmin=-0.5, vmax=9.5)
+            scatter_codes(ax, self.model, data, n_points, size=2)
         ax.set_xlim(-self.limit, self.limit)
         ax.set_ylim(-self.limit, self.limit)
         ax.axis("off")
@@ -125,7 +125,7 @@ class LatentExplorer:
         uid = f"vae-explorer-{uuid.uuid4().hex[:8]}"
         middle = self.steps // 2
         config = {"steps": self.steps, "limit": self.limit, "frames": self.frames()}
-        map_src = "data:image/png;base64," + base64.b64encode(_png(self._map)).decode("ascii")
+        map_src = "data:image/png;base64," + base64.b64encode(self._map_png).decode("ascii")
         sliders = "".join(
             f'<label style="display:block">{name} <input type="range" class="{cls}" min="0" '
             f'max="{self.steps - 1}" step="1" value="{middle}" style="width:260px"> '
