@@ -1,7 +1,9 @@
 """Seed pipeline vs vae_helpers, same process, same device, same model: seconds per epoch.
 
-Epochs alternate (seed, helpers, seed, helpers, ...) so that drift in the machine's speed hits
-both alike. The last line is ``speedup_vs_seed <ratio>``: median seed epoch / median helpers epoch.
+Epochs alternate (seed, helpers, ...) so that drift in the machine's speed hits all paths alike.
+On a CUDA device a third path replays each epoch as a recorded CUDA graph (``cuda_graph=True``
+in ``fit``). The last line is ``speedup_vs_seed <ratio>``: median seed epoch / median epoch of
+the fastest ``vae_helpers`` path; the lines above it give each path's ratio.
 
     python benchmarks/bench_training.py --device cpu --epochs 2
 """
@@ -14,6 +16,8 @@ import json
 import statistics
 import sys
 import time
+from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
 import torch
@@ -23,7 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from seed_pipeline import SeedVAE, seed_loader, seed_train_epoch  # noqa: E402
 
 from vae_helpers import VAE, best_device, data_root, describe_device, load_mnist  # noqa: E402
-from vae_helpers.training import make_optimizer, train_epoch  # noqa: E402
+from vae_helpers.training import CudaGraphEpoch, make_optimizer, train_epoch  # noqa: E402
 
 
 def _synchronize(device: torch.device) -> None:
@@ -31,12 +35,35 @@ def _synchronize(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def timed(device: torch.device, run) -> tuple[float, float]:
+def timed(device: torch.device, run: Callable[[], float]) -> tuple[float, float]:
+    """Wall seconds of ``run()`` (the device synchronised before and after) and its result."""
     _synchronize(device)
     start = time.perf_counter()
-    loss = run()
+    result = run()
     _synchronize(device)
-    return time.perf_counter() - start, loss
+    return time.perf_counter() - start, result
+
+
+def helpers_paths(device: torch.device, root: str) -> tuple[dict[str, Callable[[], float]],
+                                                            dict[str, float]]:
+    """The vae_helpers epoch functions to time (eager; CUDA graph on a GPU), each with its own
+    seeded model, and the one-off costs (loading MNIST, recording the graph) in seconds."""
+    once = {}
+    once["load_seconds"], train = timed(device, lambda: load_mnist("train", root, device))
+    paths = {}
+    for name in ("helpers", "cuda_graph") if device.type == "cuda" else ("helpers",):
+        torch.manual_seed(0)
+        model = VAE().to(device)
+        optimizer = make_optimizer(model)
+        generator = torch.Generator(device=device).manual_seed(0)
+        if name == "cuda_graph":
+            once["record_seconds"], graph = timed(
+                device, partial(CudaGraphEpoch, model, optimizer, train))
+            paths[name] = lambda graph=graph, g=generator: float(graph(g).sum()) / len(train)
+        else:
+            paths[name] = lambda m=model, o=optimizer, g=generator: float(
+                train_epoch(m, o, train, 128, g).sum()) / len(train)
+    return paths, once
 
 
 def main(argv: list[str] | None = None) -> dict[str, float]:
@@ -55,42 +82,43 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     seed_model = SeedVAE().to(device)
     seed_optimizer = torch.optim.Adam(seed_model.parameters())
     loader = seed_loader(root)
+    paths = {"seed": lambda: seed_train_epoch(seed_model, seed_optimizer, loader, device)}
+    helpers, once = helpers_paths(device, root)
+    paths.update(helpers)
 
-    start = time.perf_counter()
-    train = load_mnist("train", root, device)
-    load_seconds = time.perf_counter() - start
-    torch.manual_seed(0)
-    model = VAE().to(device)
-    optimizer = make_optimizer(model)
-    generator = torch.Generator(device=device).manual_seed(0)
-
-    def helpers_epoch() -> float:
-        return float(train_epoch(model, optimizer, train, 128, generator).sum()) / len(train)
-
-    seed_times, helper_times, seed_loss, helper_loss = [], [], 0.0, 0.0
+    times = {name: [] for name in paths}
+    losses = dict.fromkeys(paths, 0.0)
     for epoch in range(1, args.epochs + 1):
-        seconds, seed_loss = timed(device, lambda: seed_train_epoch(
-            seed_model, seed_optimizer, loader, device))
-        seed_times.append(seconds)
-        seconds, helper_loss = timed(device, helpers_epoch)
-        helper_times.append(seconds)
-        print(f"epoch {epoch}: seed {seed_times[-1]:.3f} s (loss {seed_loss:.2f})  "
-              f"helpers {helper_times[-1]:.3f} s (loss {helper_loss:.2f})")
-    seed_median, helper_median = statistics.median(seed_times), statistics.median(helper_times)
-    print(f"seed pipeline:    {seed_median:.3f} s/epoch, final loss {seed_loss:.2f}")
-    print(f"vae_helpers path: {helper_median:.3f} s/epoch, final loss {helper_loss:.2f} "
-          f"(+{load_seconds:.2f} s once to load MNIST onto the device)")
-    ratio = seed_median / helper_median
+        for name, run in paths.items():
+            seconds, losses[name] = timed(device, run)
+            times[name].append(seconds)
+        print(f"epoch {epoch}: " + "  ".join(
+            f"{name} {times[name][-1]:.3f} s (loss {losses[name]:.2f})" for name in paths))
+    medians = {name: statistics.median(seconds) for name, seconds in times.items()}
+    for name in paths:
+        print(f"{name:>10}: {medians[name]:.4f} s/epoch, final loss {losses[name]:.2f}, "
+              f"speed-up {medians['seed'] / medians[name]:.2f}x")
+    print("one-off: " + ", ".join(f"{key} {value:.2f} s" for key, value in once.items()))
     figures = {
         "device": describe_device(device), "torch": torch.__version__,
         "date": datetime.date.today().isoformat(), "epochs": args.epochs,
-        "seed_s_per_epoch": round(seed_median, 4), "helpers_s_per_epoch": round(helper_median, 4),
-        "seed_final_loss": round(seed_loss, 2), "helpers_final_loss": round(helper_loss, 2),
-        "speedup": round(ratio, 2),
+        "seed_s_per_epoch": round(medians["seed"], 4),
+        "helpers_s_per_epoch": round(medians["helpers"], 4),
+        "seed_final_loss": round(losses["seed"], 2),
+        "helpers_final_loss": round(losses["helpers"], 2),
+        "speedup": round(medians["seed"] / medians["helpers"], 2),
     }
+    if "cuda_graph" in paths:
+        figures.update({
+            "graph_s_per_epoch": round(medians["cuda_graph"], 4),
+            "graph_final_loss": round(losses["cuda_graph"], 2),
+            "graph_speedup": round(medians["seed"] / medians["cuda_graph"], 2),
+            "graph_record_seconds": round(once["record_seconds"], 2),
+        })
     if args.record:
         record(Path(args.record), "training_" + device.type, figures)
-    print(f"speedup_vs_seed {ratio:.2f}")
+    best = min((name for name in medians if name != "seed"), key=medians.get)
+    print(f"speedup_vs_seed {medians['seed'] / medians[best]:.2f}")
     return figures
 
 

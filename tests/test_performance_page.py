@@ -45,6 +45,11 @@ def test_page_prints_whatever_the_results_file_holds(tmp_path):
                          "epochs": 4, "seed_s_per_epoch": 12.3456, "helpers_s_per_epoch": 3.2109,
                          "seed_final_loss": 171.71, "helpers_final_loss": 170.07,
                          "speedup": 3.85},
+        "training_cuda": {"device": "Fancy GPU 9000", "torch": "9.9", "date": "2031-01-03",
+                          "epochs": 5, "seed_s_per_epoch": 2.5, "helpers_s_per_epoch": 0.125,
+                          "seed_final_loss": 160.5, "helpers_final_loss": 161.25,
+                          "speedup": 20.0, "graph_s_per_epoch": 0.0432, "graph_speedup": 57.87,
+                          "graph_final_loss": 161.0, "graph_record_seconds": 0.8},
         "seed_profile_cpu": {"device": "cpu (7 threads)", "torch": "9.9", "data loading": 6.5,
                              "forward and loss": 3.5},
         "long_run_cpu": {"device": "cpu (7 threads)", "torch": "9.9", "date": "2031-01-02",
@@ -64,6 +69,8 @@ def test_page_prints_whatever_the_results_file_holds(tmp_path):
                     for cell in notebook.nb.cells for output in cell.get("outputs", []))
     for figure in ("<td>12.346</td>", "<td>3.211</td>", "<td>3.85x</td>", "<td>171.71</td>",
                    "<td>170.07</td>", "<td>6.500</td>", "<td>65.0 %</td>", "cpu (7 threads)",
-                   "2031-01-02", "GPU figures: not measured yet", "<td>77</td>",
+                   "2031-01-02", "<td>77</td>", "<td>n/a (GPU only)</td>",
+                   "Fancy GPU 9000", "<td>0.0432</td>", "<td>57.87x</td>", "<td>20.00x</td>",
                    "<td>137.50 (epoch 3)</td>", "<td>yes</td>"):
         assert figure in shown, (figure, shown)
+    assert "GPU figures: not measured yet" not in shown

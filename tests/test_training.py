@@ -2,6 +2,13 @@ import pytest
 import torch
 
 from vae_helpers import MNIST, VAE, TrainingDiverged, fit, load_or_train
+from vae_helpers.training import (
+    CudaGraphEpoch,
+    _run_steps,
+    make_optimizer,
+    train_epoch,
+    warm_up_and_restore,
+)
 
 SEED_LOSSES = [186.35, 165.49, 161.61, 159.34, 157.57]
 
@@ -61,3 +68,96 @@ def test_load_or_train_trains_once_then_loads(tmp_path, mnist_train):
     second, again = load_or_train(path, train, epochs=1, nh=16)
     assert again.train_loss == history.train_loss
     assert torch.equal(first.decoder_logits.weight, second.decoder_logits.weight)
+
+
+def _tiny_run(train, **fit_options):
+    torch.manual_seed(0)
+    return fit(VAE(nh=16), train, epochs=2, seed=3, progress=False, **fit_options)
+
+
+def test_stop_when_ends_training_after_the_epoch_it_returns_true(mnist_train):
+    train = mnist_train[:600]
+    history = _tiny_run(train, stop_when=lambda h: len(h.train_loss) == 1)
+    assert len(history.train_loss) == 1
+    assert history.train_loss == _tiny_run(train).train_loss[:1]
+
+
+def test_cuda_graph_without_a_gpu_warns_and_trains_as_without(mnist_train):
+    train = mnist_train[:600]
+    with pytest.warns(UserWarning, match="cuda_graph=True needs the data on a CUDA device"):
+        graphed = _tiny_run(train, cuda_graph=True)
+    assert graphed.train_loss == _tiny_run(train).train_loss
+
+
+def test_cuda_graph_epoch_names_what_it_needs(mnist_train, small_model):
+    with pytest.raises(ValueError, match="need the data on a CUDA device, not cpu"):
+        CudaGraphEpoch(small_model, make_optimizer(small_model), mnist_train[:10])
+
+
+def _one_step(model, optimizer, data, generator_seed=7):
+    generator = torch.Generator().manual_seed(generator_seed)
+    return train_epoch(model, optimizer, data, batch_size=len(data), generator=generator)
+
+
+@pytest.mark.parametrize("steps_before", [0, 2])
+def test_warm_up_and_restore_leaves_no_trace(mnist_train, steps_before):
+    """Recording a CUDA graph starts with a real step that must leave no trace; checked here on
+    the CPU, where the same code runs without the side stream."""
+    data = mnist_train[:256]
+    twins = []
+    for _ in range(2):
+        torch.manual_seed(0)
+        model = VAE(nh=16)
+        optimizer = make_optimizer(model)
+        for _ in range(steps_before):
+            _one_step(model, optimizer, data)
+        twins.append((model, optimizer))
+    (model, optimizer), (twin, twin_optimizer) = twins
+    torch.manual_seed(11)
+    warm_up_and_restore(model, optimizer, lambda: _one_step(model, optimizer, data, 99))
+    assert all(torch.equal(a, b) for a, b in zip(model.state_dict().values(),
+                                                twin.state_dict().values()))
+    assert all(p.grad is None for p in model.parameters())
+    after_warm_up = torch.rand(3)
+    torch.manual_seed(11)
+    assert torch.equal(after_warm_up, torch.rand(3)), "the random state was not put back"
+    # The next real step is the same as for the twin that never warmed up (Adam state included).
+    torch.manual_seed(5)
+    loss = _one_step(model, optimizer, data)
+    torch.manual_seed(5)
+    assert torch.equal(loss, _one_step(twin, twin_optimizer, data))
+    assert all(torch.equal(a, b) for a, b in zip(model.parameters(), twin.parameters()))
+
+
+def test_the_recorded_steps_with_weights_in_a_tensor_match_train_epoch(mnist_train):
+    """The graph replays ``_run_steps`` reading the KL weights from a device tensor; eagerly on
+    the CPU that must give exactly ``train_epoch``'s result."""
+    data = mnist_train[:700]
+    results = []
+    for weights_in_tensor in (False, True):
+        torch.manual_seed(0)
+        model = VAE(nh=16)
+        optimizer = make_optimizer(model)
+        generator = torch.Generator().manual_seed(1)
+        if weights_in_tensor:
+            losses = torch.zeros(6)
+            batches = torch.randperm(700, generator=generator).split(128)
+            _run_steps(model, optimizer, data, batches, torch.full((6,), 0.5), losses)
+        else:
+            losses = train_epoch(model, optimizer, data, 128, generator, beta=0.5)
+        results.append(losses)
+    assert torch.equal(results[0], results[1])
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_cuda_graph_training_matches_eager_training_on_a_gpu(mnist_train):
+    train = mnist_train[:12_800].to("cuda")
+    runs = {}
+    for cuda_graph in (False, True):
+        torch.manual_seed(0)
+        runs[cuda_graph] = fit(VAE(), train, epochs=3, seed=1, progress=False,
+                               cuda_graph=cuda_graph).train_loss
+    # Different random draws (the graph's generator offsets), same training: within noise.
+    for eager, graphed in zip(runs[False], runs[True]):
+        assert abs(eager - graphed) < 3.0, runs
+    assert runs[True][2] < runs[True][0] - 5

@@ -30,7 +30,8 @@ def test_digit_png_shows_the_decoders_pixel_means(explorer):
     from PIL import Image
 
     image = Image.open(BytesIO(explorer.digit_png(0.3, -1.2, scale=1)))
-    pixels = torch.tensor(list(image.getdata()), dtype=torch.float32).reshape(1, 784) / 255
+    assert image.mode == "L" and image.size == (28, 28)
+    pixels = torch.tensor(list(image.tobytes()), dtype=torch.float32).reshape(1, 784) / 255
     expected = explorer.model.probabilities(torch.tensor([[0.3, -1.2]]))
     assert torch.allclose(pixels, expected, atol=1 / 255)
 

@@ -44,6 +44,10 @@ class MNIST:
         """A part of the split, e.g. ``test[:500]``, still images and labels together."""
         return MNIST(self.images[index], self.labels[index])
 
+    def to(self, device: str | torch.device) -> MNIST:
+        """The same split on ``device``."""
+        return MNIST(self.images.to(device), self.labels.to(device))
+
 
 def data_root(root: str | os.PathLike | None = None) -> Path:
     """The folder that holds ``MNIST/raw``: ``root``, else ``$VAE_DATA_DIR``, else ``./data``."""

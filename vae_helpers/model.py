@@ -9,7 +9,6 @@ numerically stable; ``probabilities`` applies it when pixels are wanted.
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from .data import IMAGE_SIDE, NX, check_images
@@ -133,14 +132,18 @@ class ConditionalVAE(LatentVariableModel):
     def one_hot(self, y: torch.Tensor, batch_shape: torch.Size) -> torch.Tensor:
         """One-hot labels broadcast to ``batch_shape``; a clear error for labels out of range."""
         y = torch.as_tensor(y, device=self.encoder_mu.weight.device)
-        if y.dtype not in (torch.int64, torch.int32) or bool(
-            ((y < 0) | (y >= self.n_classes)).any()
+        # The range check reads the labels back to the host, which a CUDA graph being recorded
+        # cannot do; the training data's labels were checked when they were loaded.
+        if y.dtype not in (torch.int64, torch.int32) or (
+            not (y.is_cuda and torch.cuda.is_current_stream_capturing())
+            and bool(((y < 0) | (y >= self.n_classes)).any())
         ):
             raise ValueError(f"y must hold integer labels in 0..{self.n_classes - 1}.")
         y = y.expand(batch_shape) if y.ndim == 0 else y
         if y.shape != batch_shape:
             raise ValueError(f"y must have shape {tuple(batch_shape)}, not {tuple(y.shape)}.")
-        return F.one_hot(y.long(), self.n_classes).to(self.encoder_mu.weight.dtype)
+        classes = torch.arange(self.n_classes, device=y.device)
+        return (y.unsqueeze(-1) == classes).to(self.encoder_mu.weight.dtype)
 
     def encode(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Parameters of q(z|x, y)."""

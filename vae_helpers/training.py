@@ -5,10 +5,12 @@ from __future__ import annotations
 import copy
 import os
 import time
-from collections.abc import Callable
+import warnings
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 
 import torch
+from torch import nn
 from tqdm.auto import tqdm
 
 from .checkpoints import load_checkpoint, save_checkpoint
@@ -36,11 +38,46 @@ class History:
 
 
 def make_optimizer(model: LatentVariableModel, lr: float = 1e-3) -> torch.optim.Adam:
-    """Adam with the seed's default learning rate; the fused kernel where this torch has one."""
+    """Adam with the seed's default learning rate; the fused kernel where this torch has one.
+
+    The fused Adam keeps its step count on the parameters' device, so it is also marked
+    ``capturable``: a CUDA graph can record its steps (see ``CudaGraphEpoch``).
+    """
     try:
-        return torch.optim.Adam(model.parameters(), lr=lr, fused=True)
+        return torch.optim.Adam(model.parameters(), lr=lr, fused=True, capturable=True)
     except (RuntimeError, TypeError):
         return torch.optim.Adam(model.parameters(), lr=lr)
+
+
+def _step_weights(beta: float | Callable[[int], float], n_steps: int) -> list[float]:
+    """The KL weight of each step of an epoch: ``beta``, or ``beta(step)`` when it is callable."""
+    return [float(beta(step)) if callable(beta) else float(beta) for step in range(n_steps)]
+
+
+def _run_steps(
+    model: LatentVariableModel,
+    optimizer: torch.optim.Optimizer,
+    data: MNIST,
+    batches: Iterable[torch.Tensor],
+    weights: Sequence[float] | torch.Tensor,
+    step_losses: torch.Tensor,
+    on_batch: Callable[[], object] | None = None,
+) -> None:
+    """One Adam step per batch of indices, the loss of step i written to ``step_losses[i]``.
+
+    The same code runs eagerly (``train_epoch``) and inside a CUDA graph (``CudaGraphEpoch``), so
+    it must not read anything back to the host.
+    """
+    for step, indices in enumerate(batches):
+        x = data.images[indices]
+        logits, mu, log_var = model(x, *model.given(data.labels[indices]))
+        loss = negative_elbo(x, logits, mu, log_var, beta=weights[step])
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        step_losses[step] = loss.detach()
+        if on_batch is not None:
+            on_batch()
 
 
 def train_epoch(
@@ -60,19 +97,94 @@ def train_epoch(
     model.train()
     n_steps = -(-len(data) // batch_size)
     step_losses = torch.empty(n_steps, device=data.device)
-    steps = batch_indices(len(data), batch_size, generator=generator, device=data.device)
-    for step, indices in enumerate(steps):
-        x = data.images[indices]
-        logits, mu, log_var = model(x, *model.given(data.labels[indices]))
-        weight = beta(step) if callable(beta) else beta
-        loss = negative_elbo(x, logits, mu, log_var, beta=weight)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-        step_losses[step] = loss.detach()
-        if on_batch is not None:
-            on_batch()
+    batches = batch_indices(len(data), batch_size, generator=generator, device=data.device)
+    _run_steps(model, optimizer, data, batches, _step_weights(beta, n_steps), step_losses,
+               on_batch)
     return step_losses
+
+
+class CudaGraphEpoch:
+    """A whole training epoch recorded once as a CUDA graph, then replayed: one launch per epoch.
+
+    A step of the seed's small model takes the GPU a few microseconds per kernel but costs Python
+    and the driver far more to launch; replaying a recorded graph removes that host cost. The
+    recorded steps are ``train_epoch``'s, reading the shuffle order and the KL weights from fixed
+    buffers that are refilled before each replay, so every epoch is a fresh shuffle, as eagerly.
+
+    Recording needs a CUDA device and an Adam optimizer marked ``capturable`` (``make_optimizer``
+    makes one). Before recording, one real step initialises Adam's state and the CUDA libraries;
+    the parameters, the optimizer state and the random state are then put back as they were.
+    """
+
+    def __init__(self, model: LatentVariableModel, optimizer: torch.optim.Optimizer,
+                 data: MNIST, batch_size: int = 128) -> None:
+        if data.device.type != "cuda":
+            raise ValueError(f"CUDA graphs need the data on a CUDA device, not {data.device}.")
+        if not isinstance(optimizer, torch.optim.Adam) or not all(
+            group["capturable"] for group in optimizer.param_groups
+        ):
+            raise ValueError("CUDA graphs need an Adam optimizer with capturable=True "
+                             "(make_optimizer builds one).")
+        device = data.device
+        self.n_steps = -(-len(data) // batch_size)
+        self.order = torch.arange(len(data), device=device)
+        self.weights = torch.ones(self.n_steps, device=device)
+        self.step_losses = torch.zeros(self.n_steps, device=device)
+        model.train()
+        warm_up_and_restore(model, optimizer, lambda: _run_steps(
+            model, optimizer, data, self.order[:batch_size].split(batch_size), self.weights,
+            self.step_losses))
+        self.graph = torch.cuda.CUDAGraph()
+        optimizer.zero_grad(set_to_none=True)
+        with torch.cuda.graph(self.graph):
+            _run_steps(model, optimizer, data, self.order.split(batch_size), self.weights,
+                       self.step_losses)
+
+    def __call__(self, generator: torch.Generator | None = None,
+                 beta: float | Callable[[int], float] = 1.0) -> torch.Tensor:
+        """Train one epoch (same arguments and result as ``train_epoch``)."""
+        device = self.order.device
+        self.order.copy_(torch.randperm(len(self.order), device=device, generator=generator))
+        self.weights.copy_(torch.tensor(_step_weights(beta, self.n_steps)), non_blocking=True)
+        self.graph.replay()
+        return self.step_losses.clone()
+
+
+def warm_up_and_restore(model: nn.Module, optimizer: torch.optim.Optimizer,
+                        steps: Callable[[], None]) -> None:
+    """Run ``steps`` for real, then put back, in place, the model's parameters and buffers, the
+    optimizer's state (zeros where it had none: Adam's starting state) and the random state.
+
+    Lazy initialisation (Adam's state, the CUDA libraries' workspaces) happens during such a run;
+    a CUDA graph must not record it. On CUDA the run goes on a side stream, as graphs want.
+    """
+    weights = {name: tensor.clone() for name, tensor in model.state_dict().items()}
+    state = {param: {key: value.clone() for key, value in entry.items()}
+             for param, entry in optimizer.state.items()}
+    device = next(model.parameters()).device
+    cpu_rng = torch.get_rng_state()
+    cuda_rng = torch.cuda.get_rng_state(device) if device.type == "cuda" else None
+    if device.type == "cuda":
+        stream = torch.cuda.Stream(device)
+        stream.wait_stream(torch.cuda.current_stream(device))
+        with torch.cuda.stream(stream):
+            steps()
+        torch.cuda.current_stream(device).wait_stream(stream)
+    else:
+        steps()
+    with torch.no_grad():
+        for name, tensor in model.state_dict().items():
+            tensor.copy_(weights[name])
+        for param, entry in optimizer.state.items():
+            for key, value in entry.items():
+                if param in state:
+                    value.copy_(state[param][key])
+                else:
+                    value.zero_()
+    optimizer.zero_grad(set_to_none=True)
+    torch.set_rng_state(cpu_rng)
+    if cuda_rng is not None:
+        torch.cuda.set_rng_state(cuda_rng, device)
 
 
 def fit(
@@ -87,6 +199,8 @@ def fit(
     optimizer: torch.optim.Optimizer | None = None,
     beta: float = 1.0,
     warmup_epochs: float = 0.0,
+    cuda_graph: bool = False,
+    stop_when: Callable[[History], bool] | None = None,
 ) -> History:
     """Train ``model`` on ``train`` (moved to the data's device) and return its ``History``.
 
@@ -94,6 +208,9 @@ def fit(
     summed over each batch of ``batch_size``; ``History.train_loss`` is its average per example.
     ``beta`` weighs the KL term (beta-VAE); ``warmup_epochs`` > 0 raises that weight linearly from
     0 to ``beta`` over so many epochs (KL annealing). The test figure is always the plain -ELBO.
+    ``cuda_graph=True`` records the epoch as a CUDA graph and replays it (``CudaGraphEpoch``);
+    where that is impossible it warns and trains eagerly. ``stop_when(history)``, called after
+    each epoch, ends training early when it returns True.
     When the loss becomes NaN or infinite, training stops with ``TrainingDiverged`` naming the
     step, and the model and optimizer are put back as they were after the last good epoch.
     """
@@ -112,22 +229,44 @@ def fit(
     history = History()
     n_steps = -(-len(train) // batch_size)
     bar = tqdm(total=epochs * n_steps, desc="training", unit="batch", disable=not progress)
+    graphed = _record_epoch(model, optimizer, train, batch_size) if cuda_graph and epochs else None
     for epoch in range(1, epochs + 1):
         saved = copy.deepcopy((model.state_dict(), optimizer.state_dict()))
         start = time.perf_counter()
         first = (epoch - 1) * n_steps
         weight = beta if warmup_epochs <= 0 else (
             lambda step, first=first: kl_weight(first + step, n_steps, beta, warmup_epochs))
-        step_losses = train_epoch(model, optimizer, train, batch_size, generator, weight,
-                                  bar.update)
+        if graphed is None:
+            step_losses = train_epoch(model, optimizer, train, batch_size, generator, weight,
+                                      bar.update)
+        else:
+            step_losses = graphed(generator, weight)
+            bar.update(n_steps)
         _stop_if_diverged(step_losses, epoch, n_steps, model, optimizer, saved)
         history.train_loss.append(float(step_losses.sum()) / len(train))
         history.seconds.append(time.perf_counter() - start)
         if test is not None:
             history.test_loss.append(mean_negative_elbo(model, test))
         bar.set_postfix(epoch=epoch, loss=f"{history.train_loss[-1]:.2f}")
+        if stop_when is not None and stop_when(history):
+            break
     bar.close()
     return history
+
+
+def _record_epoch(model: LatentVariableModel, optimizer: torch.optim.Optimizer, data: MNIST,
+                  batch_size: int) -> CudaGraphEpoch | None:
+    """A ``CudaGraphEpoch``, or None (with a warning saying why) where one cannot be recorded."""
+    if data.device.type != "cuda":
+        warnings.warn(f"cuda_graph=True needs the data on a CUDA device, not {data.device}; "
+                      "training without a CUDA graph.", stacklevel=3)
+        return None
+    try:
+        return CudaGraphEpoch(model, optimizer, data, batch_size)
+    except (RuntimeError, ValueError) as error:
+        warnings.warn(f"Could not record the epoch as a CUDA graph ({error}); training without "
+                      "one.", stacklevel=3)
+        return None
 
 
 def kl_weight(step: int, steps_per_epoch: int, beta: float = 1.0,
