@@ -56,7 +56,8 @@ def main(argv: list[str] | None = None) -> dict:
                "reached": reached, "epochs": len(test_losses), "seconds": round(seconds, 1),
                "training_seconds": round(sum(history.seconds), 1), "cuda_graph": args.cuda_graph,
                "final_test_loss": test_losses[-1], "best_test_loss": min(test_losses),
-               "test_loss_per_epoch": test_losses}
+               "test_loss_per_epoch": test_losses,
+               "train_loss_per_epoch": [round(loss, 3) for loss in history.train_loss]}
     if args.record:
         record(Path(args.record), "long_run_" + device.type, figures)
     return figures

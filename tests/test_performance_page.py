@@ -55,7 +55,8 @@ def test_page_prints_whatever_the_results_file_holds(tmp_path):
         "long_run_cpu": {"device": "cpu (7 threads)", "torch": "9.9", "date": "2031-01-02",
                          "target": 138.0, "reached": True, "epochs": 3, "seconds": 77.0,
                          "final_test_loss": 137.5, "best_test_loss": 137.5,
-                         "test_loss_per_epoch": [150.25, 141.125, 137.5]},
+                         "test_loss_per_epoch": [150.25, 141.125, 137.5],
+                         "train_loss_per_epoch": [160.5, 139.75, 136.875]},
     }
     (tmp_path / "results.json").write_text(json.dumps(fake))
     os.environ["VAE_RESULTS_FILE"] = str(tmp_path / "results.json")  # the kernel inherits it
@@ -71,6 +72,6 @@ def test_page_prints_whatever_the_results_file_holds(tmp_path):
                    "<td>170.07</td>", "<td>6.500</td>", "<td>65.0 %</td>", "cpu (7 threads)",
                    "2031-01-02", "<td>77</td>", "<td>n/a (GPU only)</td>",
                    "Fancy GPU 9000", "<td>0.0432</td>", "<td>57.87x</td>", "<td>20.00x</td>",
-                   "<td>137.50 (epoch 3)</td>", "<td>yes</td>"):
+                   "<td>137.50 (epoch 3)</td>", "<td>yes</td>", "<td>136.88 (epoch 3)</td>"):
         assert figure in shown, (figure, shown)
     assert "GPU figures: not measured yet" not in shown

@@ -40,11 +40,10 @@ class History:
 def make_optimizer(model: LatentVariableModel, lr: float = 1e-3) -> torch.optim.Adam:
     """Adam with the seed's default learning rate; the fused kernel where this torch has one.
 
-    The fused Adam keeps its step count on the parameters' device, so it is also marked
-    ``capturable``: a CUDA graph can record its steps (see ``CudaGraphEpoch``).
+    The fused kernel keeps Adam's step count on the device, so a CUDA graph can record it.
     """
     try:
-        return torch.optim.Adam(model.parameters(), lr=lr, fused=True, capturable=True)
+        return torch.optim.Adam(model.parameters(), lr=lr, fused=True)
     except (RuntimeError, TypeError):
         return torch.optim.Adam(model.parameters(), lr=lr)
 
@@ -111,9 +110,10 @@ class CudaGraphEpoch:
     recorded steps are ``train_epoch``'s, reading the shuffle order and the KL weights from fixed
     buffers that are refilled before each replay, so every epoch is a fresh shuffle, as eagerly.
 
-    Recording needs a CUDA device and an Adam optimizer marked ``capturable`` (``make_optimizer``
-    makes one). Before recording, one real step initialises Adam's state and the CUDA libraries;
-    the parameters, the optimizer state and the random state are then put back as they were.
+    Recording needs a CUDA device and an Adam optimizer that keeps its state on the device: fused
+    (as ``make_optimizer`` builds it) or ``capturable``. Before recording, one real step
+    initialises Adam's state and the CUDA libraries; the parameters, the optimizer state and the
+    random state are then put back as they were.
     """
 
     def __init__(self, model: LatentVariableModel, optimizer: torch.optim.Optimizer,
@@ -121,19 +121,24 @@ class CudaGraphEpoch:
         if data.device.type != "cuda":
             raise ValueError(f"CUDA graphs need the data on a CUDA device, not {data.device}.")
         if not isinstance(optimizer, torch.optim.Adam) or not all(
-            group["capturable"] for group in optimizer.param_groups
+            group["fused"] or group["capturable"] for group in optimizer.param_groups
         ):
-            raise ValueError("CUDA graphs need an Adam optimizer with capturable=True "
-                             "(make_optimizer builds one).")
+            raise ValueError("CUDA graphs need an Adam optimizer with fused=True or "
+                             "capturable=True (make_optimizer builds one).")
+        for group in optimizer.param_groups:
+            group["capturable"] = True  # what a fused Adam already is: its step is on the device
         device = data.device
         self.n_steps = -(-len(data) // batch_size)
         self.order = torch.arange(len(data), device=device)
         self.weights = torch.ones(self.n_steps, device=device)
         self.step_losses = torch.zeros(self.n_steps, device=device)
         model.train()
-        warm_up_and_restore(model, optimizer, lambda: _run_steps(
-            model, optimizer, data, self.order[:batch_size].split(batch_size), self.weights,
-            self.step_losses))
+        with warnings.catch_warnings():
+            # Torch warns when a capturable optimizer steps outside a graph, as this one must once.
+            warnings.filterwarnings("ignore", message=".*capturable=True.*without")
+            warm_up_and_restore(model, optimizer, lambda: _run_steps(
+                model, optimizer, data, self.order[:batch_size].split(batch_size), self.weights,
+                self.step_losses))
         self.graph = torch.cuda.CUDAGraph()
         optimizer.zero_grad(set_to_none=True)
         with torch.cuda.graph(self.graph):
