@@ -26,8 +26,15 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from seed_pipeline import SeedVAE, seed_loader, seed_train_epoch  # noqa: E402
 
-from vae_helpers import VAE, best_device, data_root, describe_device, load_mnist  # noqa: E402
-from vae_helpers.training import CudaGraphEpoch, make_optimizer, train_epoch  # noqa: E402
+from vae_helpers import (  # noqa: E402
+    VAE,
+    CudaGraphEpoch,
+    best_device,
+    data_root,
+    describe_device,
+    load_mnist,
+)
+from vae_helpers.training import make_optimizer, train_epoch  # noqa: E402
 
 
 def _synchronize(device: torch.device) -> None:

@@ -42,6 +42,7 @@ from .plots import (
 )
 from .training import (
     DEFAULT_SEED,
+    CudaGraphEpoch,
     History,
     fit,
     kl_weight,
@@ -58,6 +59,7 @@ __all__ = [
     "check_images",
     "ConditionalVAE",
     "ConvVAE",
+    "CudaGraphEpoch",
     "CheckpointError",
     "count_parameters",
     "data_root",

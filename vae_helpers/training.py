@@ -133,15 +133,18 @@ class CudaGraphEpoch:
         self.weights = torch.ones(self.n_steps, device=device)
         self.step_losses = torch.zeros(self.n_steps, device=device)
         model.train()
+        # Warm up on the stream that records, so that the CUDA libraries' per-stream handles
+        # and workspaces exist before recording starts.
+        stream = torch.cuda.Stream(device)
         with warnings.catch_warnings():
             # Torch warns when a capturable optimizer steps outside a graph, as this one must once.
             warnings.filterwarnings("ignore", message=".*capturable=True.*without")
             warm_up_and_restore(model, optimizer, lambda: _run_steps(
                 model, optimizer, data, self.order[:batch_size].split(batch_size), self.weights,
-                self.step_losses))
+                self.step_losses), stream)
         self.graph = torch.cuda.CUDAGraph()
         optimizer.zero_grad(set_to_none=True)
-        with torch.cuda.graph(self.graph):
+        with torch.cuda.graph(self.graph, stream=stream):
             _run_steps(model, optimizer, data, self.order.split(batch_size), self.weights,
                        self.step_losses)
 
@@ -156,27 +159,27 @@ class CudaGraphEpoch:
 
 
 def warm_up_and_restore(model: nn.Module, optimizer: torch.optim.Optimizer,
-                        steps: Callable[[], None]) -> None:
-    """Run ``steps`` for real, then put back, in place, the model's parameters and buffers, the
-    optimizer's state (zeros where it had none: Adam's starting state) and the random state.
+                        steps: Callable[[], None],
+                        stream: torch.cuda.Stream | None = None) -> None:
+    """Run ``steps`` for real (on ``stream`` if given), then put back, in place, the model's
+    parameters and buffers, the optimizer's state (zeros where it had none: Adam's starting
+    state) and the random state.
 
     Lazy initialisation (Adam's state, the CUDA libraries' workspaces) happens during such a run;
-    a CUDA graph must not record it. On CUDA the run goes on a side stream, as graphs want.
+    a CUDA graph must not record it, and wants it done on a side stream.
     """
     weights = {name: tensor.clone() for name, tensor in model.state_dict().items()}
     state = {param: {key: value.clone() for key, value in entry.items()}
              for param, entry in optimizer.state.items()}
-    device = next(model.parameters()).device
     cpu_rng = torch.get_rng_state()
-    cuda_rng = torch.cuda.get_rng_state(device) if device.type == "cuda" else None
-    if device.type == "cuda":
-        stream = torch.cuda.Stream(device)
-        stream.wait_stream(torch.cuda.current_stream(device))
+    cuda_rng = torch.cuda.get_rng_state(stream.device) if stream is not None else None
+    if stream is None:
+        steps()
+    else:
+        stream.wait_stream(torch.cuda.current_stream(stream.device))
         with torch.cuda.stream(stream):
             steps()
-        torch.cuda.current_stream(device).wait_stream(stream)
-    else:
-        steps()
+        torch.cuda.current_stream(stream.device).wait_stream(stream)
     with torch.no_grad():
         for name, tensor in model.state_dict().items():
             tensor.copy_(weights[name])
@@ -189,7 +192,7 @@ def warm_up_and_restore(model: nn.Module, optimizer: torch.optim.Optimizer,
     optimizer.zero_grad(set_to_none=True)
     torch.set_rng_state(cpu_rng)
     if cuda_rng is not None:
-        torch.cuda.set_rng_state(cuda_rng, device)
+        torch.cuda.set_rng_state(cuda_rng, stream.device)
 
 
 def fit(
