@@ -111,9 +111,11 @@ class CudaGraphEpoch:
     buffers that are refilled before each replay, so every epoch is a fresh shuffle, as eagerly.
 
     Recording needs a CUDA device and an Adam optimizer that keeps its state on the device: fused
-    (as ``make_optimizer`` builds it) or ``capturable``. Before recording, one real step
-    initialises Adam's state and the CUDA libraries; the parameters, the optimizer state and the
-    random state are then put back as they were.
+    (as ``make_optimizer`` builds it) or ``capturable``. Before recording, real steps initialise
+    Adam's state and the CUDA libraries; the parameters, the optimizer state and the random state
+    are then put back as they were. The graph keeps the addresses of the parameters, gradients
+    and optimizer state: update them in place only (``load_state_dict`` of the model does; that
+    of the optimizer does not, so record a new graph after it).
     """
 
     def __init__(self, model: LatentVariableModel, optimizer: torch.optim.Optimizer,
@@ -133,14 +135,15 @@ class CudaGraphEpoch:
         self.weights = torch.ones(self.n_steps, device=device)
         self.step_losses = torch.zeros(self.n_steps, device=device)
         model.train()
-        # Warm up on the stream that records, so that the CUDA libraries' per-stream handles
-        # and workspaces exist before recording starts.
+        # Warm up with both batch shapes (full and last), on the stream that records, so that
+        # the CUDA libraries' per-stream handles and workspaces exist before recording starts.
         stream = torch.cuda.Stream(device)
+        shapes = [self.order[:batch_size], self.order[:len(data) % batch_size]]
         with warnings.catch_warnings():
-            # Torch warns when a capturable optimizer steps outside a graph, as this one must once.
+            # Torch warns when a capturable optimizer steps outside a graph, as this one must.
             warnings.filterwarnings("ignore", message=".*capturable=True.*without")
             warm_up_and_restore(model, optimizer, lambda: _run_steps(
-                model, optimizer, data, self.order[:batch_size].split(batch_size), self.weights,
+                model, optimizer, data, [batch for batch in shapes if len(batch)], self.weights,
                 self.step_losses), stream)
         self.graph = torch.cuda.CUDAGraph()
         optimizer.zero_grad(set_to_none=True)
