@@ -51,25 +51,27 @@ def timed(device: torch.device, run: Callable[[], float]) -> tuple[float, float]
     return time.perf_counter() - start, result
 
 
+def _fresh_model(device: torch.device) -> tuple[VAE, torch.optim.Optimizer, torch.Generator]:
+    """The seed's model with the same seeded start for every path, its Adam and shuffles."""
+    torch.manual_seed(0)
+    model = VAE().to(device)
+    return model, make_optimizer(model), torch.Generator(device=device).manual_seed(0)
+
+
 def helpers_paths(device: torch.device, root: str) -> tuple[dict[str, Callable[[], float]],
                                                             dict[str, float]]:
     """The vae_helpers epoch functions to time (eager; CUDA graph on a GPU), each with its own
     seeded model, and the one-off costs (loading MNIST, recording the graph) in seconds."""
     once = {}
     once["load_seconds"], train = timed(device, lambda: load_mnist("train", root, device))
-    paths = {}
-    for name in ("helpers", "cuda_graph") if device.type == "cuda" else ("helpers",):
-        torch.manual_seed(0)
-        model = VAE().to(device)
-        optimizer = make_optimizer(model)
-        generator = torch.Generator(device=device).manual_seed(0)
-        if name == "cuda_graph":
-            once["record_seconds"], graph = timed(
-                device, partial(CudaGraphEpoch, model, optimizer, train))
-            paths[name] = lambda graph=graph, g=generator: float(graph(g).sum()) / len(train)
-        else:
-            paths[name] = lambda m=model, o=optimizer, g=generator: float(
-                train_epoch(m, o, train, 128, g).sum()) / len(train)
+    model, optimizer, generator = _fresh_model(device)
+    paths = {"helpers": lambda: float(
+        train_epoch(model, optimizer, train, 128, generator).sum()) / len(train)}
+    if device.type == "cuda":
+        graph_model, graph_optimizer, graph_generator = _fresh_model(device)
+        once["record_seconds"], graph = timed(
+            device, partial(CudaGraphEpoch, graph_model, graph_optimizer, train))
+        paths["cuda_graph"] = lambda: float(graph(graph_generator).sum()) / len(train)
     return paths, once
 
 
