@@ -49,6 +49,7 @@ from .training import (
     load_or_train,
     make_optimizer,
     train_epoch,
+    train_model,
 )
 from .widgets import LatentExplorer
 
@@ -105,6 +106,7 @@ __all__ = [
     "score_function_gradients",
     "show_images",
     "train_epoch",
+    "train_model",
     "TrainingDiverged",
     "VAE",
 ]
