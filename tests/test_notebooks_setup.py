@@ -21,8 +21,9 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
-TRAINING_NOTEBOOKS = {"05_training", "06_what_the_pixels_are", "07_latent_space", "08_beta_vae_and_rate_distortion",
-                      "09_conditional_vae", "10_convolutional_vae"}
+TRAINING_NOTEBOOKS = {"05_training", "06_what_the_pixels_are", "07_latent_space",
+                      "08_beta_vae_and_rate_distortion", "09_conditional_vae",
+                      "10_convolutional_vae"}
 
 
 def _cells(path: Path) -> list[dict]:

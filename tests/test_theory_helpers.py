@@ -70,3 +70,18 @@ def test_both_gradient_estimators_are_unbiased_and_reparameterization_varies_les
     for estimates in (reparam, score):  # d/dmu E[z^2] = 2 mu
         assert abs(float(estimates.mean()) - 2.0) < 4 * float(estimates.std()) / math.sqrt(200_000)
     assert float(reparam.var()) < float(score.var())
+
+
+def test_a_baseline_keeps_the_score_function_unbiased_and_its_variance_bounded():
+    generator = torch.Generator().manual_seed(1)
+    mu, n = 1.0, 400_000
+    for sigma in (0.05, 0.5):
+        plain = score_function_gradients(lambda z: z**2, mu, sigma, n, generator)
+        based = score_function_gradients(lambda z: z**2, mu, sigma, n, generator,
+                                         baseline=mu**2)
+        assert abs(float(based.mean()) - 2 * mu) < 4 * float(based.std()) / math.sqrt(n)
+        # Var = 8 mu^2 + 15 sigma^2 with the baseline f(mu), (mu^4 + 18 mu^2 s^2 + 15 s^4)/s^2
+        # - 4 mu^2 without: the first stays bounded as sigma -> 0, the second explodes.
+        assert float(based.var()) == pytest.approx(8 * mu**2 + 15 * sigma**2, rel=0.05)
+        exact = (mu**4 + 18 * mu**2 * sigma**2 + 15 * sigma**4) / sigma**2 - 4 * mu**2
+        assert float(plain.var()) == pytest.approx(exact, rel=0.05)

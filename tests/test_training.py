@@ -3,7 +3,7 @@ import warnings
 import pytest
 import torch
 
-from vae_helpers import MNIST, VAE, TrainingDiverged, fit, load_or_train
+from vae_helpers import MNIST, VAE, TrainingDiverged, fit, load_or_train, train_model
 from vae_helpers.model import MODELS
 from vae_helpers.training import (
     CudaGraphEpoch,
@@ -169,3 +169,9 @@ def test_cuda_graph_training_matches_eager_training_on_a_gpu(mnist_train, kind):
     for eager, graphed in zip(runs[False], runs[True]):
         assert abs(eager - graphed) < 3.0, runs
     assert runs[True][2] < runs[True][0] - 5
+
+
+def test_evaluating_a_test_split_does_not_change_the_training_numbers(mnist_train, mnist_test):
+    runs = [train_model(mnist_train[:600], test, epochs=2, nh=16, progress=False)[1].train_loss
+            for test in (None, mnist_test[:300])]
+    assert runs[0] == runs[1]

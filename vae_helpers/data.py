@@ -48,6 +48,12 @@ class MNIST:
         """The same split on ``device``."""
         return MNIST(self.images.to(device), self.labels.to(device))
 
+    def binarized(self, seed: int = 0) -> MNIST:
+        """The split with each pixel drawn once as 0 or 1, with probability its grey level: the
+        stochastically binarized MNIST of the likelihood literature (fixed by ``seed``)."""
+        generator = torch.Generator(device=self.device).manual_seed(seed)
+        return MNIST(torch.bernoulli(self.images, generator=generator), self.labels)
+
 
 def data_root(root: str | os.PathLike | None = None) -> Path:
     """The folder that holds ``MNIST/raw``: ``root``, else ``$VAE_DATA_DIR``, else ``./data``."""

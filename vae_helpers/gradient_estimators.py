@@ -1,6 +1,6 @@
 """Two ways to estimate d/d mu E_{z ~ N(mu, sigma^2)}[f(z)]: reparameterization and score function.
 
-Both are unbiased; the theory chapter compares their variance.
+Both are unbiased; the theory chapter compares their variance, with and without a baseline.
 """
 
 from __future__ import annotations
@@ -30,10 +30,13 @@ def score_function_gradients(
     sigma: float,
     n: int,
     generator: torch.Generator | None = None,
+    baseline: float = 0.0,
 ) -> torch.Tensor:
-    """n single-sample REINFORCE estimates f(z) * d log N(z; mu, sigma^2) / d mu, z sampled.
+    """n single-sample REINFORCE estimates (f(z) - b) * d log N(z; mu, sigma^2) / d mu.
 
     The score d/d mu log N(z; mu, sigma^2) = (z - mu) / sigma^2 needs no gradient of f at all.
+    Any constant ``baseline`` b keeps the estimate unbiased, since the score has mean zero; a
+    good one (a control variate) removes most of its variance.
     """
     z = mu + sigma * torch.randn(n, generator=generator, dtype=torch.float64)
-    return f(z) * (z - mu) / sigma**2
+    return (f(z) - baseline) * (z - mu) / sigma**2

@@ -1,7 +1,8 @@
 """The probability pieces of the VAE objective, named after the maths.
 
-All per-example quantities sum over dimensions and keep the batch axis, so that the seed's
-"sum over the batch" loss is ``negative_elbo(...).sum()``.
+All per-example quantities sum over dimensions and keep the batch axis, so that the original
+tutorial's "sum over the batch" loss is ``negative_elbo(...).sum()``. Each has a
+``torch.distributions`` twin, named in its docstring and checked in the tests.
 """
 
 from __future__ import annotations
@@ -16,7 +17,8 @@ LOG_2PI = math.log(2.0 * math.pi)
 def kl_to_standard_normal(mu: torch.Tensor, log_var: torch.Tensor) -> torch.Tensor:
     """KL( N(mu, diag(exp(log_var))) || N(0, I) ) per example, in closed form.
 
-    = 1/2 * sum_j ( exp(log_var_j) + mu_j^2 - 1 - log_var_j ).
+    = 1/2 * sum_j ( exp(log_var_j) + mu_j^2 - 1 - log_var_j ), which is
+    ``kl_divergence(Normal(mu, exp(log_var / 2)), Normal(0, 1)).sum(-1)``.
     """
     return 0.5 * (log_var.exp() + mu.pow(2) - 1.0 - log_var).sum(dim=-1)
 
@@ -46,19 +48,22 @@ class _BernoulliNLL(torch.autograd.Function):
 def log_bernoulli(x: torch.Tensor, logits: torch.Tensor) -> torch.Tensor:
     """log p(x | z) per example for Bernoulli pixels with the given logits (x in [0, 1]).
 
-    Equals ``-binary_cross_entropy_with_logits(logits, x).sum(-1)``: stable where the sigmoid
-    saturates, unlike the seed's ``binary_cross_entropy(sigmoid(logits), x)``.
+    Equals ``-binary_cross_entropy_with_logits(logits, x, reduction="none").sum(-1)`` and
+    ``Bernoulli(logits=logits).log_prob(x).sum(-1)``: stable where the sigmoid saturates, unlike
+    the original tutorial's ``binary_cross_entropy(sigmoid(logits), x)``. For x strictly between
+    0 and 1 it is a cross-entropy, not the log of a normalized density (likelihood chapter).
     """
     return -_BernoulliNLL.apply(logits, x.expand_as(logits))
 
 
 def log_normal_diag(z: torch.Tensor, mu: torch.Tensor, log_var: torch.Tensor) -> torch.Tensor:
-    """log N(z; mu, diag(exp(log_var))) per example."""
+    """log N(z; mu, diag(exp(log_var))) per example:
+    ``Normal(mu, exp(log_var / 2)).log_prob(z).sum(-1)``."""
     return -0.5 * (LOG_2PI + log_var + (z - mu).pow(2) / log_var.exp()).sum(dim=-1)
 
 
 def log_standard_normal(z: torch.Tensor) -> torch.Tensor:
-    """log N(z; 0, I) per example."""
+    """log N(z; 0, I) per example: ``Normal(0, 1).log_prob(z).sum(-1)``."""
     return -0.5 * (LOG_2PI + z.pow(2)).sum(dim=-1)
 
 
@@ -69,13 +74,16 @@ def negative_elbo(
     log_var: torch.Tensor,
     reduction: str = "sum",
     beta: float = 1.0,
+    likelihood=None,
 ) -> torch.Tensor:
     """-ELBO = -E_q[log p(x|z)] + KL(q(z|x) || p(z)), one-sample estimate of the first term.
 
-    ``reduction``: ``"sum"`` over the batch (the seed's loss), ``"mean"``, or ``"none"``.
-    ``beta`` weighs the KL term (the beta-VAE objective); beta = 1 is the ELBO.
+    ``reduction``: ``"sum"`` over the batch (the original tutorial's loss), ``"mean"``, or
+    ``"none"``. ``beta`` weighs the KL term (the beta-VAE objective); beta = 1 is the ELBO.
+    ``likelihood``: a model's ``PixelLikelihood`` (default: Bernoulli pixels, ``log_bernoulli``).
     """
-    per_example = -log_bernoulli(x, logits) + beta * kl_to_standard_normal(mu, log_var)
+    log_px = log_bernoulli(x, logits) if likelihood is None else likelihood.log_prob(x, logits)
+    per_example = -log_px + beta * kl_to_standard_normal(mu, log_var)
     if reduction == "none":
         return per_example
     if reduction == "sum":

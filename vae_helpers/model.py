@@ -1,9 +1,10 @@
-"""VAE models: the seed's MLP, a conditional MLP and a convolutional VAE.
+"""VAE models: the original tutorial's MLP, a conditional MLP and a convolutional VAE.
 
 All share one interface: ``encode`` -> (mu, log_var), ``reparameterize``, ``decode`` -> logits,
 ``probabilities``; conditional models also take the digit label ``y`` in ``encode``, ``decode``
-and ``forward``. The sigmoid is folded into the loss (BCE with logits), which is exact and
-numerically stable; ``probabilities`` applies it when pixels are wanted.
+and ``forward``. What the logits mean is the model's ``likelihood`` (``likelihoods.py``):
+Bernoulli pixels by default, as in the tutorial. The sigmoid is folded into the loss (BCE with
+logits), which is exact and numerically stable; ``probabilities`` gives the pixel means.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import torch
 from torch import nn
 
 from .data import IMAGE_SIDE, NX, check_images
+from .likelihoods import PixelLikelihood, make_likelihood
 
 N_CLASSES = 10
 
@@ -23,16 +25,32 @@ def _check_sizes(**sizes: int) -> None:
 
 
 class LatentVariableModel(nn.Module):
-    """What every VAE here shares; subclasses define ``encode`` and ``decode``."""
+    """What every VAE here shares; subclasses define ``encode``, ``decode`` and ``sizes``."""
 
     conditional = False
     nx: int
     nz: int
+    likelihood: PixelLikelihood
+
+    def _set_likelihood(self, likelihood: str, sigma: float | None) -> None:
+        self.likelihood = make_likelihood(likelihood, sigma)
+        self._sigma = sigma
 
     @property
-    def config(self) -> dict[str, int]:
-        """The sizes that rebuild this architecture: ``type(model)(**model.config)``."""
+    def sizes(self) -> dict[str, int]:
+        """The layer sizes of this architecture."""
         raise NotImplementedError
+
+    @property
+    def config(self) -> dict[str, int | float | str | None]:
+        """What rebuilds this model: ``type(model)(**model.config)``. The likelihood appears
+        only when it is not the default Bernoulli (so older checkpoints still match)."""
+        config: dict[str, int | float | str | None] = dict(self.sizes)
+        if self.likelihood.name != "bernoulli":
+            config["likelihood"] = self.likelihood.name
+        if self.likelihood.name == "gaussian":
+            config["sigma"] = self._sigma
+        return config
 
     def given(self, labels: torch.Tensor) -> tuple:
         """The extra arguments for ``encode``/``decode``/``forward``: ``(labels,)`` for a
@@ -53,8 +71,12 @@ class LatentVariableModel(nn.Module):
         return mu + torch.exp(0.5 * log_var) * torch.randn_like(mu)
 
     def probabilities(self, z: torch.Tensor, *label) -> torch.Tensor:
-        """Pixel means sigmoid(decode(z)) in [0, 1]."""
-        return torch.sigmoid(self.decode(z, *label))
+        """Pixel means E[x | z] in [0, 1] (sigmoid(decode(z)) for Bernoulli pixels)."""
+        return self.likelihood.mean(self.decode(z, *label))
+
+    def log_likelihood(self, x: torch.Tensor, logits: torch.Tensor) -> torch.Tensor:
+        """log p(x | z) per example under this model's pixel likelihood."""
+        return self.likelihood.log_prob(x, logits)
 
     def forward(self, x: torch.Tensor, *label) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """(logits, mu, log_var) for one reparameterized sample per example."""
@@ -69,20 +91,33 @@ class LatentVariableModel(nn.Module):
         return self.probabilities(mu, *label)
 
     @torch.no_grad()
-    def sample(self, n: int, *label, generator: torch.Generator | None = None) -> torch.Tensor:
-        """Pixel means of ``n`` draws z ~ p(z) = N(0, I) (with the given labels, if conditional)."""
+    def sample(self, n: int, *label, generator: torch.Generator | None = None,
+               pixels: str = "mean") -> torch.Tensor:
+        """``n`` images decoded from z ~ p(z) = N(0, I) (with the given labels, if conditional).
+
+        ``pixels="mean"`` returns each image's pixel means E[x | z], what figures usually show;
+        ``pixels="draw"`` draws the pixels themselves, x ~ p(x | z): a true sample of the model.
+        """
+        if pixels not in ("mean", "draw"):
+            raise ValueError(f"pixels must be 'mean' or 'draw', not {pixels!r}.")
         device = next(self.parameters()).device
         z = torch.randn(n, self.nz, generator=generator, device=device)
-        return self.probabilities(z, *label)
+        logits = self.decode(z, *label)
+        if pixels == "mean":
+            return self.likelihood.mean(logits)
+        return self.likelihood.sample(logits, generator=generator)
 
 
 class VAE(LatentVariableModel):
-    """The seed's MLP: Gaussian q(z|x) and Bernoulli p(x|z), each with one hidden ReLU layer."""
+    """The original tutorial's MLP: Gaussian q(z|x) and (by default) Bernoulli p(x|z), each
+    network with one hidden ReLU layer."""
 
-    def __init__(self, nx: int = NX, nh: int = 512, nz: int = 2) -> None:
+    def __init__(self, nx: int = NX, nh: int = 512, nz: int = 2, likelihood: str = "bernoulli",
+                 sigma: float | None = 0.1) -> None:
         super().__init__()
         _check_sizes(nx=nx, nh=nh, nz=nz)
         self.nx, self.nh, self.nz = nx, nh, nz
+        self._set_likelihood(likelihood, sigma)
         self.encoder_hidden = nn.Linear(nx, nh)
         self.encoder_mu = nn.Linear(nh, nz)
         self.encoder_log_var = nn.Linear(nh, nz)
@@ -90,7 +125,7 @@ class VAE(LatentVariableModel):
         self.decoder_logits = nn.Linear(nh, nx)
 
     @property
-    def config(self) -> dict[str, int]:
+    def sizes(self) -> dict[str, int]:
         return {"nx": self.nx, "nh": self.nh, "nz": self.nz}
 
     def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -114,11 +149,12 @@ class ConditionalVAE(LatentVariableModel):
 
     conditional = True
 
-    def __init__(self, nx: int = NX, nh: int = 512, nz: int = 2,
-                 n_classes: int = N_CLASSES) -> None:
+    def __init__(self, nx: int = NX, nh: int = 512, nz: int = 2, n_classes: int = N_CLASSES,
+                 likelihood: str = "bernoulli", sigma: float | None = 0.1) -> None:
         super().__init__()
         _check_sizes(nx=nx, nh=nh, nz=nz, n_classes=n_classes)
         self.nx, self.nh, self.nz, self.n_classes = nx, nh, nz, n_classes
+        self._set_likelihood(likelihood, sigma)
         self.encoder_hidden = nn.Linear(nx + n_classes, nh)
         self.encoder_mu = nn.Linear(nh, nz)
         self.encoder_log_var = nn.Linear(nh, nz)
@@ -126,7 +162,7 @@ class ConditionalVAE(LatentVariableModel):
         self.decoder_logits = nn.Linear(nh, nx)
 
     @property
-    def config(self) -> dict[str, int]:
+    def sizes(self) -> dict[str, int]:
         return {"nx": self.nx, "nh": self.nh, "nz": self.nz, "n_classes": self.n_classes}
 
     def one_hot(self, y: torch.Tensor, batch_shape: torch.Size) -> torch.Tensor:
@@ -159,16 +195,18 @@ class ConditionalVAE(LatentVariableModel):
 
 
 class ConvVAE(LatentVariableModel):
-    """Convolutional encoder and transposed-convolution decoder, same Gaussian/Bernoulli ELBO.
+    """Convolutional encoder and transposed-convolution decoder, same ELBO as the MLP.
 
     Encoder: 1x28x28 -> 32x14x14 -> 64x7x7 -> nh -> (mu, log_var). The decoder mirrors it.
     Inputs and outputs stay flat (batch, 784), so losses and training are shared with ``VAE``.
     """
 
-    def __init__(self, nh: int = 256, nz: int = 2, channels: int = 32) -> None:
+    def __init__(self, nh: int = 256, nz: int = 2, channels: int = 32,
+                 likelihood: str = "bernoulli", sigma: float | None = 0.1) -> None:
         super().__init__()
         _check_sizes(nh=nh, nz=nz, channels=channels)
         self.nx, self.nh, self.nz, self.channels = NX, nh, nz, channels
+        self._set_likelihood(likelihood, sigma)
         c, flat = channels, 2 * channels * 7 * 7
         self.encoder_conv = nn.Sequential(
             nn.Conv2d(1, c, 4, stride=2, padding=1), nn.ReLU(),
@@ -183,7 +221,7 @@ class ConvVAE(LatentVariableModel):
             nn.ConvTranspose2d(c, 1, 4, stride=2, padding=1), nn.Flatten())
 
     @property
-    def config(self) -> dict[str, int]:
+    def sizes(self) -> dict[str, int]:
         return {"nh": self.nh, "nz": self.nz, "channels": self.channels}
 
     def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

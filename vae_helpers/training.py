@@ -1,4 +1,5 @@
-"""Training with the seed's recipe (Adam, batch 128, summed negative ELBO) on CPU or CUDA."""
+"""Training with the original tutorial's recipe (Adam, batch 128, summed negative ELBO) on CPU
+or CUDA."""
 
 from __future__ import annotations
 
@@ -34,7 +35,8 @@ PROGRESS_LOG_SECONDS = 30.0
 
 @dataclass
 class History:
-    """Per-epoch figures: average training loss (the seed's number), test -ELBO, seconds."""
+    """Per-epoch figures: average training loss (the original tutorial's number), test -ELBO,
+    seconds."""
 
     train_loss: list[float] = field(default_factory=list)
     test_loss: list[float] = field(default_factory=list)
@@ -45,7 +47,7 @@ class History:
 
 
 def make_optimizer(model: LatentVariableModel, lr: float = 1e-3) -> torch.optim.Adam:
-    """Adam with the seed's default learning rate; the fused kernel where this torch has one.
+    """Adam with the original tutorial's (default) learning rate; fused where torch has it.
 
     The fused kernel keeps Adam's step count on the device, so a CUDA graph can record it.
     """
@@ -68,16 +70,21 @@ def _run_steps(
     weights: Sequence[float] | torch.Tensor,
     step_losses: torch.Tensor,
     on_batch: Callable[[], object] | None = None,
+    binarize: bool = False,
 ) -> None:
     """One Adam step per batch of indices, the loss of step i written to ``step_losses[i]``.
 
-    The same code runs eagerly (``train_epoch``) and inside a CUDA graph (``CudaGraphEpoch``), so
-    it must not read anything back to the host.
+    ``binarize`` draws each pixel of each batch afresh as a 0/1 value with probability its grey
+    level (dynamic binarization). The same code runs eagerly (``train_epoch``) and inside a CUDA
+    graph (``CudaGraphEpoch``), so it must not read anything back to the host.
     """
     for step, indices in enumerate(batches):
         x = data.images[indices]
+        if binarize:
+            x = torch.bernoulli(x)
         logits, mu, log_var = model(x, *model.given(data.labels[indices]))
-        loss = negative_elbo(x, logits, mu, log_var, beta=weights[step])
+        loss = negative_elbo(x, logits, mu, log_var, beta=weights[step],
+                             likelihood=model.likelihood)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
@@ -94,26 +101,28 @@ def train_epoch(
     generator: torch.Generator | None = None,
     beta: float | Callable[[int], float] = 1.0,
     on_batch: Callable[[], object] | None = None,
+    binarize: bool = False,
 ) -> torch.Tensor:
     """One pass over shuffled ``data``; returns the summed loss of each step (on the device).
 
     ``beta`` weighs the KL term; a callable gets the step number within the epoch (for KL
-    annealing). Nothing here waits for the device: losses stay on it until the caller reads them.
+    annealing). ``binarize``: dynamic binarization of each batch (see ``_run_steps``). Nothing
+    here waits for the device: losses stay on it until the caller reads them.
     """
     model.train()
     n_steps = -(-len(data) // batch_size)
     step_losses = torch.empty(n_steps, device=data.device)
     batches = batch_indices(len(data), batch_size, generator=generator, device=data.device)
     _run_steps(model, optimizer, data, batches, _step_weights(beta, n_steps), step_losses,
-               on_batch)
+               on_batch, binarize)
     return step_losses
 
 
 class CudaGraphEpoch:
     """A whole training epoch recorded once as a CUDA graph, then replayed: one launch per epoch.
 
-    A step of the seed's small model takes the GPU a few microseconds per kernel but costs Python
-    and the driver far more to launch; replaying a recorded graph removes that host cost. The
+    A step of the tutorial's small model takes the GPU a few microseconds per kernel but costs
+    Python and the driver far more to launch; replaying a recorded graph removes that host cost. The
     recorded steps are ``train_epoch``'s, reading the shuffle order and the KL weights from fixed
     buffers that are refilled before each replay, so every epoch is a fresh shuffle, as eagerly.
 
@@ -126,7 +135,7 @@ class CudaGraphEpoch:
     """
 
     def __init__(self, model: LatentVariableModel, optimizer: torch.optim.Optimizer,
-                 data: MNIST, batch_size: int = 128) -> None:
+                 data: MNIST, batch_size: int = 128, binarize: bool = False) -> None:
         if data.device.type != "cuda":
             raise ValueError(f"CUDA graphs need the data on a CUDA device, not {data.device}.")
         if not isinstance(optimizer, torch.optim.Adam) or not all(
@@ -151,12 +160,12 @@ class CudaGraphEpoch:
             warnings.filterwarnings("ignore", message=".*capturable=True.*without")
             warm_up_and_restore(model, optimizer, lambda: _run_steps(
                 model, optimizer, data, [batch for batch in shapes if len(batch)], self.weights,
-                self.step_losses), stream)
+                self.step_losses, binarize=binarize), stream)
         self.graph = torch.cuda.CUDAGraph()
         optimizer.zero_grad(set_to_none=True)
         with torch.cuda.graph(self.graph, stream=stream):
             _run_steps(model, optimizer, data, self.order.split(batch_size), self.weights,
-                       self.step_losses)
+                       self.step_losses, binarize=binarize)
 
     def __call__(self, generator: torch.Generator | None = None,
                  beta: float | Callable[[int], float] = 1.0) -> torch.Tensor:
@@ -220,6 +229,7 @@ def fit(
     cuda_graph: bool = False,
     stop_when: Callable[[History], bool] | None = None,
     on_epoch: Callable[[History], object] | None = None,
+    binarize: bool = False,
 ) -> History:
     """Train ``model`` on ``train`` (moved to the data's device) and return its ``History``.
 
@@ -227,7 +237,9 @@ def fit(
     closed-form KL, summed over each batch of ``batch_size``; ``History.train_loss`` is its
     average per example. ``beta`` weighs the KL term (beta-VAE); ``warmup_epochs`` > 0 raises that
     weight linearly from 0 to ``beta`` over so many epochs (KL annealing). The test figure is
-    always the plain -ELBO.
+    always the plain -ELBO. ``binarize=True`` trains on dynamically binarized images: each
+    batch's pixels are drawn as 0/1 with probability their grey level (pass a test split
+    binarized once, ``MNIST.binarized``, for a matching test figure).
 
     ``seed`` fixes the batch order and the Gaussian draws, not the initial weights, which the
     model got when it was built: ``train_model`` seeds, builds and trains in one call, as the
@@ -261,7 +273,8 @@ def fit(
         bar.update()
         log.batch()
 
-    graphed = _record_epoch(model, optimizer, train, batch_size) if cuda_graph and epochs else None
+    graphed = (_record_epoch(model, optimizer, train, batch_size, binarize)
+               if cuda_graph and epochs else None)
     for epoch in range(1, epochs + 1):
         saved = copy.deepcopy((model.state_dict(), optimizer.state_dict()))
         start = time.perf_counter()
@@ -270,7 +283,7 @@ def fit(
             lambda step, first=first: kl_weight(first + step, n_steps, beta, warmup_epochs))
         if graphed is None:
             step_losses = train_epoch(model, optimizer, train, batch_size, generator, weight,
-                                      on_batch)
+                                      on_batch, binarize)
         else:
             step_losses = graphed(generator, weight)
             bar.update(n_steps)
@@ -278,7 +291,11 @@ def fit(
         history.train_loss.append(float(step_losses.sum()) / len(train))
         history.seconds.append(time.perf_counter() - start)
         if test is not None:
-            history.test_loss.append(mean_negative_elbo(model, test))
+            # Its Gaussian draws come from a forked random state, so that the training numbers
+            # do not depend on whether a test split was given.
+            devices = [device] if device.type == "cuda" else []
+            with torch.random.fork_rng(devices=devices):
+                history.test_loss.append(mean_negative_elbo(model, test))
         bar.set_postfix(epoch=epoch, loss=f"{history.train_loss[-1]:.2f}")
         log.epoch_done(history)
         if on_epoch is not None:
@@ -343,14 +360,14 @@ def train_model(
 
 
 def _record_epoch(model: LatentVariableModel, optimizer: torch.optim.Optimizer, data: MNIST,
-                  batch_size: int) -> CudaGraphEpoch | None:
+                  batch_size: int, binarize: bool) -> CudaGraphEpoch | None:
     """A ``CudaGraphEpoch``, or None (with a warning saying why) where one cannot be recorded."""
     if data.device.type != "cuda":
         warnings.warn(f"cuda_graph=True needs the data on a CUDA device, not {data.device}; "
                       "training without a CUDA graph.", stacklevel=3)
         return None
     try:
-        return CudaGraphEpoch(model, optimizer, data, batch_size)
+        return CudaGraphEpoch(model, optimizer, data, batch_size, binarize)
     except (RuntimeError, ValueError) as error:
         warnings.warn(f"Could not record the epoch as a CUDA graph ({error}); training without "
                       "one.", stacklevel=3)

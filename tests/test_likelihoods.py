@@ -1,0 +1,159 @@
+"""Pixel likelihoods against torch.distributions, binarized data, models that carry them."""
+
+import math
+
+import pytest
+import torch
+import torch.nn.functional as F
+from torch.distributions import Bernoulli, ContinuousBernoulli, Normal
+
+from vae_helpers import (
+    MNIST,
+    VAE,
+    ConditionalVAE,
+    ConvVAE,
+    fit,
+    iw_log_likelihood,
+    load_checkpoint,
+    mean_negative_elbo,
+    save_checkpoint,
+)
+from vae_helpers.likelihoods import (
+    BernoulliPixels,
+    ContinuousBernoulliPixels,
+    GaussianPixels,
+    make_likelihood,
+)
+
+LOGITS = torch.tensor([[-60.0, -8.0, -1.0, -1e-4, 0.0, 3e-4, 0.7, 5.0, 60.0]], dtype=torch.float64)
+
+
+def test_bernoulli_pixels_are_torchs_bernoulli_and_the_tutorials_cross_entropy():
+    binary = torch.tensor([[0.0, 1, 0, 1, 1, 0, 1, 0, 1]], dtype=torch.float64)
+    expected = Bernoulli(logits=LOGITS).log_prob(binary).sum(-1)
+    assert torch.allclose(BernoulliPixels().log_prob(binary, LOGITS), expected)
+    grey = torch.linspace(0, 1, 9, dtype=torch.float64).unsqueeze(0)
+    cross_entropy = F.binary_cross_entropy_with_logits(LOGITS, grey, reduction="none").sum(-1)
+    assert torch.allclose(BernoulliPixels().log_prob(grey, LOGITS), -cross_entropy)
+
+
+def test_continuous_bernoulli_matches_torch_everywhere_including_near_one_half():
+    x = torch.linspace(0, 1, 7, dtype=torch.float64).unsqueeze(0)
+    moderate = LOGITS[:, 1:-1]  # torch clamps the probability at +-60, we need not
+    expected = ContinuousBernoulli(logits=moderate).log_prob(x).sum(-1)
+    ours = ContinuousBernoulliPixels().log_prob(x, moderate)
+    assert torch.allclose(ours, expected, atol=1e-6)
+    extreme = ContinuousBernoulliPixels.log_normalizer(torch.tensor([-60.0, 60.0]))
+    assert torch.allclose(extreme, torch.full((2,), math.log(60.0)))  # C = |a| for large |a|
+    a = torch.tensor([0.5, -2.0, 9.0], dtype=torch.float64)
+    closed_form = torch.log(a / torch.tanh(a / 2))
+    assert torch.allclose(ContinuousBernoulliPixels.log_normalizer(a), closed_form)
+    assert ContinuousBernoulliPixels.log_normalizer(torch.zeros(1)).item() == pytest.approx(
+        math.log(2))
+
+
+def test_continuous_bernoulli_density_integrates_to_one_and_bernoulli_does_not():
+    x = torch.linspace(0, 1, 20_001, dtype=torch.float64).unsqueeze(1)
+    for logit in (-4.0, -0.3, 0.0, 2.5):
+        a = torch.full_like(x, logit)
+        density = ContinuousBernoulliPixels().log_prob(x, a).exp()
+        assert torch.trapezoid(density, x[:, 0]).item() == pytest.approx(1.0, abs=1e-6)
+        unnormalized = BernoulliPixels().log_prob(x, a).exp()
+        assert torch.trapezoid(unnormalized, x[:, 0]).item() < 0.99
+
+
+def test_continuous_bernoulli_mean_and_samples():
+    logits = torch.tensor([[-3.0, 0.0, 2.0]])
+    likelihood = ContinuousBernoulliPixels()
+    assert torch.allclose(likelihood.mean(logits), ContinuousBernoulli(logits=logits).mean)
+    generator = torch.Generator().manual_seed(0)
+    draws = likelihood.sample(logits.expand(100_000, -1), generator=generator)
+    assert bool(((draws >= 0) & (draws <= 1)).all())
+    assert torch.allclose(draws.mean(0), likelihood.mean(logits)[0], atol=0.01)
+
+
+def test_gaussian_pixels_fixed_and_learned_sigma():
+    x, logits = torch.rand(4, 9), torch.randn(4, 9)
+    fixed = GaussianPixels(0.2)
+    expected = Normal(torch.sigmoid(logits), 0.2).log_prob(x).sum(-1)
+    assert torch.allclose(fixed.log_prob(x, logits), expected, atol=1e-5)
+    assert not list(fixed.parameters()) and fixed.sigma == pytest.approx(0.2)
+    learned = GaussianPixels(None)
+    assert [name for name, _ in learned.named_parameters()] == ["log_sigma"]
+    with pytest.raises(ValueError, match="sigma must be a positive number or None"):
+        GaussianPixels(-1.0)
+    with pytest.raises(ValueError, match="likelihood must be one of"):
+        make_likelihood("poisson")
+
+
+@pytest.mark.parametrize("cls", [VAE, ConditionalVAE, ConvVAE])
+def test_models_carry_their_likelihood_through_checkpoints(tmp_path, cls):
+    model = cls(nh=16, likelihood="gaussian", sigma=None)
+    with torch.no_grad():
+        model.likelihood.log_sigma.fill_(-1.5)
+    assert model.config["likelihood"] == "gaussian" and model.config["sigma"] is None
+    loaded, _ = load_checkpoint(save_checkpoint(tmp_path / "m.pt", model))
+    assert loaded.config == model.config
+    assert loaded.likelihood.log_sigma.item() == pytest.approx(-1.5)
+    assert "likelihood" not in cls(nh=16).config  # the default keeps old checkpoints valid
+
+
+def test_binarized_split_is_binary_seeded_and_keeps_the_grey_level_on_average(mnist_test):
+    part = mnist_test[:2000]
+    once, again = part.binarized(seed=3), part.binarized(seed=3)
+    assert torch.equal(once.images, again.images) and torch.equal(once.labels, part.labels)
+    assert set(once.images.unique().tolist()) == {0.0, 1.0}
+    assert once.images.mean().item() == pytest.approx(part.images.mean().item(), abs=0.002)
+    assert not torch.equal(once.images, part.binarized(seed=4).images)
+
+
+def test_fit_binarize_trains_on_binary_batches(mnist_train, monkeypatch):
+    seen = []
+    likelihood = BernoulliPixels()
+    original = likelihood.log_prob
+    monkeypatch.setattr(likelihood, "log_prob",
+                        lambda x, logits: seen.append(x.unique()) or original(x, logits))
+    torch.manual_seed(0)
+    model = VAE(nh=16)
+    model.likelihood = likelihood
+    fit(model, mnist_train[:512], epochs=1, binarize=True, progress=False)
+    assert seen and all(set(values.tolist()) <= {0.0, 1.0} for values in seen)
+
+
+def test_each_likelihood_trains_and_evaluates(mnist_train):
+    train = mnist_train[:1024]
+    for name, sigma in (("continuous_bernoulli", 0.1), ("gaussian", 0.1), ("gaussian", None)):
+        torch.manual_seed(0)
+        model = VAE(nh=32, likelihood=name, sigma=sigma)
+        history = fit(model, train, epochs=3, progress=False)
+        assert history.train_loss[-1] < history.train_loss[0], (name, sigma)
+        assert math.isfinite(mean_negative_elbo(model, train[:200]))
+    assert model.likelihood.sigma != pytest.approx(0.1)  # the learned sigma moved
+
+
+def test_iw_bound_with_a_given_posterior(mnist_test):
+    torch.manual_seed(0)
+    model, data = VAE(nh=16), mnist_test[:50]
+    mu, log_var = model.encode(data.images)
+    torch.manual_seed(1)
+    default = iw_log_likelihood(model, data, k=20)
+    torch.manual_seed(1)
+    given = iw_log_likelihood(model, data, k=20, posterior=(mu.detach(), log_var.detach()))
+    assert given == pytest.approx(default, rel=1e-6)
+    with pytest.raises(ValueError, match="posterior must be"):
+        iw_log_likelihood(model, data, k=5, posterior=(mu[:3], log_var[:3]))
+
+
+def test_pixel_draws_differ_from_pixel_means():
+    torch.manual_seed(0)
+    model = VAE(nh=16)
+    generator = torch.Generator().manual_seed(0)
+    draws = model.sample(5, generator=generator, pixels="draw")
+    assert set(draws.unique().tolist()) <= {0.0, 1.0}
+    with pytest.raises(ValueError, match="pixels must be 'mean' or 'draw'"):
+        model.sample(5, pixels="best")
+
+
+def test_mnist_split_indexing_keeps_type():
+    split = MNIST(torch.rand(4, 784), torch.arange(4))
+    assert isinstance(split.binarized(), MNIST)
