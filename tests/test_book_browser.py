@@ -1,40 +1,75 @@
-"""The built book (``_build/html``) in headless Chromium: pages, maths, sliders, no network.
+"""The built book (``_build/html``) in headless Chromium: every page of ``_toc.yml`` with every
+solution opened, at 1280 px and at a phone's 390 px, plus the sliders and the Colab links.
 
-Build the book first (the README's first command). Under CI=true these tests must run; elsewhere
-they skip with the reason when the book or Chromium is missing.
+Build the book first (the README's first command: ``jupyter-book build . -W --keep-going``).
+Under CI these tests must run; elsewhere they skip, with the reason, when the book or Chromium
+is missing. Screenshots of every page at both widths go to ``_build/screenshots/``.
 """
 
 from __future__ import annotations
 
+import base64
 import json
 import os
+import re
+import shutil
 import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlparse
 
 import pytest
+import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 HTML = ROOT / "_build" / "html"
 SCREENSHOTS = ROOT / "_build" / "screenshots"
-CHROMIUM, CHROMEDRIVER = Path("/usr/bin/chromium"), Path("/usr/bin/chromedriver")
-PAGES = ["book/preface", "notebooks/01_elbo", "notebooks/02_kl_nonnegative",
-         "notebooks/03_gaussian_kl_and_reparameterization", "notebooks/04_building_the_vae",
-         "notebooks/05_training", "notebooks/06_latent_space", "book/performance",
-         "notebooks/07_beta_vae_and_posterior_collapse", "notebooks/08_conditional_vae",
-         "notebooks/09_convolutional_vae", "book/notation", "book/references"]
+BUILD_COMMAND = "jupyter-book build . -W --keep-going"
+WIDE, PHONE = 1280, 390
 # data: and blob: live in the page; chrome: and about: are the browser's own, never the network.
 LOCAL_SCHEMES = ("data", "blob", "chrome", "about")
 pytestmark = pytest.mark.browser
 
 
+def _toc_pages() -> list[str]:
+    """Every page of ``_toc.yml`` in reading order, as a path without suffix."""
+    def files(entry: dict) -> Iterator[str]:
+        if "file" in entry:
+            yield re.sub(r"\.(md|ipynb|rst)$", "", entry["file"])
+        for key in ("parts", "chapters", "sections"):
+            for child in entry.get(key, []):
+                yield from files(child)
+
+    toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
+    return [toc["root"].removesuffix(".md"), *files(toc)]
+
+
+# Pages of _toc.yml, then the ones Sphinx and sphinx-proof generate.
+PAGES = [*_toc_pages(), "genindex", "prf-prf"]
+NOTEBOOK_PAGES = [page for page in PAGES if (ROOT / f"{page}.ipynb").is_file()]
+
+
+def _under_ci() -> bool:
+    return os.environ.get("CI", "").strip().lower() not in ("", "0", "false", "no")
+
+
 def _unavailable(reason: str) -> None:
-    if os.environ.get("CI"):
+    if _under_ci():
         pytest.fail(f"{reason} (browser tests must run under CI)")
     pytest.skip(reason)
+
+
+def _require_book() -> None:
+    if not (HTML / "index.html").is_file():
+        _unavailable(f"the book is not built: run `{BUILD_COMMAND}` first")
+
+
+def _which(*names: str) -> str | None:
+    return next((path for path in map(shutil.which, names) if path), None)
 
 
 def _free_port() -> int:
@@ -44,9 +79,8 @@ def _free_port() -> int:
 
 
 @pytest.fixture(scope="module")
-def server():
-    if not (HTML / "index.html").is_file():
-        _unavailable("the book is not built: run `jupyter-book build . -W` first")
+def server() -> Iterator[str]:
+    _require_book()
     port = _free_port()
     process = subprocess.Popen(
         [sys.executable, "-m", "http.server", str(port), "--bind", "127.0.0.1",
@@ -64,82 +98,258 @@ def server():
 
 @pytest.fixture(scope="module")
 def browser(tmp_path_factory):
-    if not (CHROMIUM.exists() and CHROMEDRIVER.exists()):
-        _unavailable("Chromium is missing: apt-get install chromium chromium-driver")
+    chromium = _which("chromium", "chromium-browser", "google-chrome")
+    chromedriver = _which("chromedriver", "chromium.chromedriver")
+    if not (chromium and chromedriver):
+        _unavailable("Chromium is missing: sudo apt-get install chromium chromium-driver")
     os.environ["SE_AVOID_STATS"] = "true"
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
 
     options = webdriver.ChromeOptions()
-    options.binary_location = str(CHROMIUM)
+    options.binary_location = chromium
+    # --hide-scrollbars: the page is as wide as the window, as on a phone.
     for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic",
                  "--no-first-run", "--disable-background-networking", "--disable-sync",
-                 "--disable-component-update", "--disable-dev-shm-usage",
-                 "--window-size=1280,1000",
+                 "--disable-component-update", "--disable-dev-shm-usage", "--hide-scrollbars",
+                 f"--window-size={WIDE},1000",
                  f"--user-data-dir={tmp_path_factory.mktemp('chromium-profile')}"):
         options.add_argument(flag)
-    options.set_capability("goog:loggingPrefs", {"performance": "ALL"})
-    driver = webdriver.Chrome(service=Service(str(CHROMEDRIVER)), options=options)
+    options.set_capability("goog:loggingPrefs", {"performance": "ALL", "browser": "ALL"})
+    driver = webdriver.Chrome(service=Service(chromedriver), options=options)
     driver.set_page_load_timeout(60)
+    driver.set_script_timeout(30)
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     yield driver
     driver.quit()
 
 
-def _requested_urls(driver) -> list[str]:
+# Runs in the page once MathJax is done: opens every solution (sphinx-togglebutton dropdowns,
+# hidden cells' <details>) and lets the layout settle.
+OPEN_EVERYTHING = """
+const done = arguments[arguments.length - 1];
+const typeset = window.MathJax && MathJax.startup ? MathJax.startup.promise : Promise.resolve();
+typeset.then(() => {
+  document.querySelectorAll('.toggle-hidden > .admonition-title').forEach(t => t.click());
+  document.querySelectorAll('details:not([open])').forEach(d => { d.open = true; });
+  requestAnimationFrame(() => requestAnimationFrame(() => done(true)));
+});
+"""
+
+# Runs in the page at 1280 px: what a reader should never see.
+FAULTS_AT_WIDE = r"""
+const article = document.querySelector('article.bd-article') || document.body;
+const visible = el => el.checkVisibility ? el.checkVisibility() : el.getClientRects().length > 0;
+const near = (text, i) => text.slice(Math.max(0, i - 40), i + 40).replace(/\s+/g, ' ');
+const skip = 'pre, code, script, style, mjx-container, .MathJax';
+const tex = /\$|\\[A-Za-z]+|\{(eq|math|cite|cite:[a-z]+|ref|numref|doc|prf:[a-z]+)\}/;
+const rawTex = [];
+const walker = document.createTreeWalker(article, NodeFilter.SHOW_TEXT);
+for (let node = walker.nextNode(); node; node = walker.nextNode()) {
+  const el = node.parentElement, match = tex.exec(node.textContent);
+  if (match && !el.closest(skip) && visible(el)) rawTex.push(near(node.textContent, match.index));
+}
+const untypeset = [...article.querySelectorAll('.math')]
+  .filter(m => !m.querySelector('mjx-container') && visible(m))
+  .map(m => m.textContent.slice(0, 80));
+const errors = [...article.querySelectorAll('.cell_output .output')]
+  .filter(o => o.matches('.error, .traceback, .stderr')
+               || /Traceback \(most recent call last\)|KeyboardInterrupt/.test(o.textContent))
+  .map(o => o.className.split(' ').slice(0, 2).join('.') + ': ' + o.textContent.slice(0, 160));
+const label = m => {
+  const box = m.closest('.math, .MathJax_Display') || m.parentElement;
+  const number = box.querySelector('.eqno');
+  return (number ? number.textContent.trim() + ' ' : '') + m.textContent.slice(0, 50);
+};
+const wideEquations = [...article.querySelectorAll('mjx-container[display]')]
+  .filter(m => m.scrollWidth > m.clientWidth + 1 || m.scrollWidth > m.parentElement.clientWidth + 1)
+  .map(m => `${label(m)} (${m.scrollWidth} px in ${m.clientWidth} px)`);
+const clippedOutputs = [...article.querySelectorAll('.cell_output pre')]
+  .filter(p => p.scrollWidth > p.clientWidth + 1)
+  .map(p => {
+    const longest = p.textContent.split('\n').reduce((a, b) => b.length > a.length ? b : a, '');
+    return `${longest.slice(0, 100)} (${p.scrollWidth} px in ${p.clientWidth} px)`;
+  });
+const splitStreams = [...article.querySelectorAll('.cell_output')]
+  .filter(o => o.querySelectorAll(':scope > .output.stream + .output.stream').length)
+  .map(o => `${o.querySelectorAll(':scope > .output.stream').length} boxes: `
+            + o.textContent.trim().slice(0, 80));
+const shrunkFigures = [...article.querySelectorAll('.cell_output img')]
+  .filter(i => i.naturalWidth && i.clientWidth && i.clientWidth < 0.75 * i.naturalWidth)
+  .map(i => `${i.naturalWidth} px image shown at ${i.clientWidth} px`);
+const danglingColons = [...article.querySelectorAll('p')]
+  .filter(p => visible(p) && /:\s*$/.test(p.textContent)
+               && !p.closest('.admonition-title, li, td, th'))
+  .filter(p => {
+    const next = p.nextElementSibling;
+    return !next || next.matches('p, h1, h2, h3, h4, h5, h6, section');
+  })
+  .map(p => p.textContent.trim().slice(-100));
+const brokenImages = [...document.images]
+  .filter(i => i.complete && i.naturalWidth === 0).map(i => i.src.slice(0, 80));
+return {rawTex, untypeset, errors, wideEquations, clippedOutputs, splitStreams, shrunkFigures,
+        danglingColons, brokenImages,
+        title: (article.querySelector('h1') || {textContent: ''}).textContent.trim()};
+"""
+
+# Runs in the page at 390 px: the elements that stick out of the window, outermost first.
+STICKING_OUT = """
+const width = document.documentElement.clientWidth;
+const out = el => el.getBoundingClientRect().right > width + 1;
+const culprits = [...document.body.querySelectorAll('*')]
+  .filter(el => out(el) && el.getClientRects().length && !out(el.parentElement))
+  .map(el => `${el.tagName.toLowerCase()}.${[...el.classList].slice(0, 2).join('.')} `
+             + `"${(el.textContent || '').trim().slice(0, 50)}" `
+             + `(right edge ${Math.round(el.getBoundingClientRect().right)} px)`);
+return {scrollWidth: document.documentElement.scrollWidth, width, culprits};
+"""
+
+
+@dataclass
+class PageReport:
+    """What one page showed in the browser."""
+
+    title: str = ""
+    faults: dict[str, list[str]] = field(default_factory=dict)
+    console_errors: list[str] = field(default_factory=list)
+    requests: list[str] = field(default_factory=list)
+    phone: dict = field(default_factory=dict)
+
+
+def _requested_urls(entries: list[dict]) -> list[str]:
     urls = []
-    for entry in driver.get_log("performance"):
+    for entry in entries:
         message = json.loads(entry["message"])["message"]
         if message["method"] == "Network.requestWillBeSent":
             urls.append(message["params"]["request"]["url"])
     return urls
 
 
-def _wait_for_mathjax(driver) -> None:
-    driver.set_script_timeout(30)
+def _full_page_screenshot(driver, path: Path) -> None:
+    size = driver.execute_cdp_cmd("Page.getLayoutMetrics", {})["cssContentSize"]
+    clip = {"x": 0, "y": 0, "width": size["width"], "height": size["height"], "scale": 1}
+    shot = driver.execute_cdp_cmd(
+        "Page.captureScreenshot", {"format": "png", "captureBeyondViewport": True, "clip": clip})
+    path.write_bytes(base64.b64decode(shot["data"]))
+
+
+def _inspect(driver, url: str, name: str) -> PageReport:
+    """Load ``url`` at 1280 px, open every solution, record the faults, then do the same at
+    390 px; a full-page screenshot at each width."""
+    driver.set_window_size(WIDE, 1000)
+    for log in ("performance", "browser"):
+        driver.get_log(log)  # forget earlier pages
+    driver.get(url)
+    driver.execute_async_script(OPEN_EVERYTHING)
+    found = driver.execute_script(FAULTS_AT_WIDE)
+    report = PageReport(title=found.pop("title"), faults=found)
+    _full_page_screenshot(driver, SCREENSHOTS / f"{name}_{WIDE}.png")
+    driver.set_window_size(PHONE, 844)
     driver.execute_async_script(
-        "const done = arguments[arguments.length - 1];"
-        "const wait = () => (window.MathJax && MathJax.startup && MathJax.startup.promise)"
-        " ? MathJax.startup.promise.then(() => done(true)) : setTimeout(wait, 50);"
-        "wait();")
+        "const done = arguments[0]; requestAnimationFrame(() => requestAnimationFrame(done));")
+    report.phone = driver.execute_script(STICKING_OUT)
+    _full_page_screenshot(driver, SCREENSHOTS / f"{name}_{PHONE}.png")
+    report.console_errors = [entry["message"] for entry in driver.get_log("browser")
+                             if entry["level"] == "SEVERE"]
+    report.requests = _requested_urls(driver.get_log("performance"))
+    driver.set_window_size(WIDE, 1000)
+    return report
+
+
+@pytest.fixture(scope="module")
+def pages(server, browser):
+    """``pages(page)``: the page's report, inspected once per test session."""
+    reports: dict[str, PageReport] = {}
+
+    def report(page: str) -> PageReport:
+        if page not in reports:
+            reports[page] = _inspect(browser, f"{server}/{page}.html", page.replace("/", "_"))
+        return reports[page]
+
+    return report
+
+
+def _no_faults(found: list[str], what: str, page: str) -> None:
+    assert not found, f"{page}: {what}:\n  " + "\n  ".join(found)
 
 
 @pytest.mark.parametrize("page", PAGES)
-def test_page_loads_renders_maths_and_stays_local(server, browser, page):
-    browser.get_log("performance")  # forget earlier pages' requests
-    browser.get(f"{server}/{page}.html")
-    assert browser.find_element("css selector", "article.bd-article h1").text.strip()
-    if page != "book/references":  # the only page without maths, so without MathJax
-        _wait_for_mathjax(browser)
-    text = browser.find_element("css selector", "article.bd-article").text
-    assert "$$" not in text and "\\begin{" not in text, "raw TeX left on the page"
-    if page != "book/references":
-        assert browser.find_elements("css selector", "mjx-container"), "no typeset maths"
-    browser.save_screenshot(str(SCREENSHOTS / f"{page.replace('/', '_')}.png"))
-    for url in _requested_urls(browser):
+def test_page_has_a_title_loads_its_images_and_stays_local(pages, page):
+    report = pages(page)
+    assert report.title, f"{page} has no title"
+    _no_faults(report.faults["brokenImages"], "images that failed to load", page)
+    for url in report.requests:
         scheme, host = urlparse(url).scheme, urlparse(url).hostname
         local = scheme in LOCAL_SCHEMES or (scheme == "http" and host == "127.0.0.1")
-        assert local, f"request left the machine: {url}"
-    broken = browser.execute_script(
-        "return [...document.images].filter(i => i.complete && i.naturalWidth === 0)"
-        ".map(i => i.src.slice(0, 80));")
-    assert not broken, f"images that failed to load: {broken}"
+        assert local, f"{page}: a request left the machine: {url}"
 
 
-@pytest.mark.parametrize("page", [p for p in PAGES if p.startswith("notebooks/")])
-def test_notebook_pages_launch_in_colab_and_offer_the_notebook(page):
-    if not (HTML / "index.html").is_file():
-        _unavailable("the book is not built: run `jupyter-book build . -W` first")
-    import yaml
+@pytest.mark.parametrize("page", PAGES)
+def test_no_raw_tex_in_the_visible_text(pages, page):
+    faults = pages(page).faults
+    _no_faults(faults["rawTex"], "raw TeX in the text (outside maths and code)", page)
+    _no_faults(faults["untypeset"], "maths that MathJax did not typeset", page)
 
-    repository = yaml.safe_load((ROOT / "_config.yml").read_text())["repository"]
-    owner_and_name = urlparse(repository["url"]).path.strip("/")
+
+@pytest.mark.parametrize("page", PAGES)
+def test_no_error_output(pages, page):
+    _no_faults(pages(page).faults["errors"], "error or stderr outputs", page)
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_no_console_error(pages, page):
+    _no_faults(pages(page).console_errors, "console errors", page)
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_display_equations_fit_their_column_at_1280px(pages, page):
+    _no_faults(pages(page).faults["wideEquations"], "display equations wider than the text", page)
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_cell_outputs_fit_at_1280px(pages, page):
+    faults = pages(page).faults
+    _no_faults(faults["clippedOutputs"], "output lines cut off (scrolling sideways)", page)
+    _no_faults(faults["splitStreams"], "one cell's printed output split into boxes", page)
+    _no_faults(faults["shrunkFigures"], "figures shrunk below 75% of their size", page)
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_no_sideways_scroll_at_390px(pages, page):
+    phone = pages(page).phone
+    assert phone["scrollWidth"] <= phone["width"], (
+        f"{page} is {phone['scrollWidth']} px wide in a {phone['width']} px window:\n  "
+        + "\n  ".join(phone["culprits"]))
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_no_sentence_ends_in_a_colon_before_nothing(pages, page):
+    _no_faults(pages(page).faults["danglingColons"], "a colon introduces nothing", page)
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_launch_buttons_only_on_notebook_pages(page):
+    _require_book()
     text = (HTML / f"{page}.html").read_text()
-    colab = (f"https://colab.research.google.com/github/{owner_and_name}/blob/"
-             f"{repository['branch']}/{page}.ipynb")
-    assert colab in text
-    assert f'href="../_sources/{page}.ipynb"' in text
-    assert (HTML / "_sources" / f"{page}.ipynb").is_file()
+    if page in NOTEBOOK_PAGES:
+        repository = yaml.safe_load((ROOT / "_config.yml").read_text())["repository"]
+        owner_and_name = urlparse(repository["url"]).path.strip("/")
+        colab = (f"https://colab.research.google.com/github/{owner_and_name}/blob/"
+                 f"{repository['branch']}/{page}.ipynb")
+        assert colab in text
+        assert f'href="../_sources/{page}.ipynb"' in text
+        assert (HTML / "_sources" / f"{page}.ipynb").is_file()
+    else:
+        assert "colab.research.google.com" not in text, f"{page} offers a Colab launch"
+
+
+def test_bibliography_labels_read_as_author_and_year():
+    _require_book()
+    text = (HTML / "book" / "references.html").read_text()
+    labels = re.findall(r'<span class="fn-bracket">\[</span>(.*?)<span', text)
+    assert labels, "the references page lists no entries"
+    author_year = re.compile(r"^\w[^,]*, (\d{4}|n\.d\.)[a-z]?$")
+    assert all(author_year.match(label) for label in labels), labels
 
 
 def _open_explorer(browser, url: str):

@@ -36,11 +36,12 @@ PROGRESS_LOG_SECONDS = 30.0
 @dataclass
 class History:
     """Per-epoch figures: average training loss (the original tutorial's number), test -ELBO,
-    seconds."""
+    seconds; and ``step_loss``, the loss per image of every training step, in order."""
 
     train_loss: list[float] = field(default_factory=list)
     test_loss: list[float] = field(default_factory=list)
     seconds: list[float] = field(default_factory=list)
+    step_loss: list[float] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, list[float]]:
         return asdict(self)
@@ -266,6 +267,8 @@ def fit(
         generator = torch.Generator(device=device).manual_seed(seed)
     history = History()
     n_steps = -(-len(train) // batch_size)
+    batch_sizes = torch.full((n_steps,), float(batch_size), device=device)
+    batch_sizes[-1] = len(train) - (n_steps - 1) * batch_size
     bar = tqdm(total=epochs * n_steps, desc="training", unit="batch", disable=not progress)
     log = _ProgressLog(epochs, n_steps)
 
@@ -289,6 +292,7 @@ def fit(
             bar.update(n_steps)
         _stop_if_diverged(step_losses, epoch, n_steps, model, optimizer, saved)
         history.train_loss.append(float(step_losses.sum()) / len(train))
+        history.step_loss.extend((step_losses / batch_sizes).tolist())
         history.seconds.append(time.perf_counter() - start)
         if test is not None:
             # Its Gaussian draws come from a forked random state, so that the training numbers

@@ -1,0 +1,51 @@
+"""Execute chapters in place, keeping only the outputs that nbval compares.
+
+    python .ci/refresh_notebooks.py notebooks/05_training.ipynb [...]
+
+Cells marked ``# NBVAL_CHECK_OUTPUT`` keep their fresh outputs (nbval checks them against the
+next run); every other output is dropped, so no notebook carries figures or timings from another
+machine (the book shows the outputs of its own build). The complete executed notebook is left in
+``_build/executed/`` to read. Prints each notebook's run time.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+
+import nbformat
+from nbclient import NotebookClient
+
+CHECKED = "# NBVAL_CHECK_OUTPUT"
+
+
+def strip_unchecked(notebook: nbformat.NotebookNode) -> None:
+    """Drop outputs and execution counts of every code cell that nbval does not check."""
+    for cell in notebook.cells:
+        if cell.cell_type != "code":
+            continue
+        cell.execution_count = None
+        for output in cell.outputs:
+            output.pop("execution_count", None)
+        if not cell.source.lstrip().startswith(CHECKED):
+            cell.outputs = []
+
+
+def refresh(path: Path, timeout: int = 1800) -> float:
+    notebook = nbformat.read(path, as_version=4)
+    start = time.perf_counter()
+    NotebookClient(notebook, timeout=timeout, kernel_name="python3",
+                   resources={"metadata": {"path": str(path.parent)}}).execute()
+    seconds = time.perf_counter() - start
+    executed = Path(__file__).resolve().parents[1] / "_build" / "executed"
+    executed.mkdir(parents=True, exist_ok=True)
+    nbformat.write(notebook, executed / path.name)
+    strip_unchecked(notebook)
+    nbformat.write(notebook, path)
+    return seconds
+
+
+if __name__ == "__main__":
+    for name in sys.argv[1:]:
+        print(f"{name}: {refresh(Path(name)):.1f} s", flush=True)
