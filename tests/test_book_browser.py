@@ -125,11 +125,16 @@ def browser(tmp_path_factory):
 
 
 # Runs in the page once MathJax is done: opens every solution (sphinx-togglebutton dropdowns,
-# hidden cells' <details>) and lets the layout settle.
+# hidden cells' <details>), turns off animations (a screenshot would catch the side panels
+# sliding) and lets the layout settle.
 OPEN_EVERYTHING = """
 const done = arguments[arguments.length - 1];
 const typeset = window.MathJax && MathJax.startup ? MathJax.startup.promise : Promise.resolve();
 typeset.then(() => {
+  const still = document.createElement('style');
+  still.textContent = '*, ::before, ::after { transition: none !important; '
+                      + 'animation: none !important; }';
+  document.head.append(still);
   document.querySelectorAll('.toggle-hidden > .admonition-title').forEach(t => t.click());
   document.querySelectorAll('details:not([open])').forEach(d => { d.open = true; });
   requestAnimationFrame(() => requestAnimationFrame(() => done(true)));
@@ -159,7 +164,8 @@ const errors = [...article.querySelectorAll('.cell_output .output')]
 const label = m => {
   const box = m.closest('.math, .MathJax_Display') || m.parentElement;
   const number = box.querySelector('.eqno');
-  return (number ? number.textContent.trim() + ' ' : '') + m.textContent.slice(0, 50);
+  return (number ? number.textContent.replace('#', '').trim() + ' ' : '')
+         + m.textContent.slice(0, 50);
 };
 const wideEquations = [...article.querySelectorAll('mjx-container[display]')]
   .filter(m => m.scrollWidth > m.clientWidth + 1 || m.scrollWidth > m.parentElement.clientWidth + 1)
@@ -192,16 +198,35 @@ return {rawTex, untypeset, errors, wideEquations, clippedOutputs, splitStreams, 
         title: (article.querySelector('h1') || {textContent: ''}).textContent.trim()};
 """
 
-# Runs in the page at 390 px: the elements that stick out of the window, outermost first.
-STICKING_OUT = """
+# Runs in the page at 390 px: the outermost elements whose box or text sticks out of the
+# window, leaving out those inside a box that scrolls or clips (a code block, a display
+# equation) and fixed ones (the hidden side panels), which cannot widen the page; and the
+# tables that scroll sideways.
+AT_PHONE_WIDTH = """
 const width = document.documentElement.clientWidth;
-const out = el => el.getBoundingClientRect().right > width + 1;
-const culprits = [...document.body.querySelectorAll('*')]
-  .filter(el => out(el) && el.getClientRects().length && !out(el.parentElement))
-  .map(el => `${el.tagName.toLowerCase()}.${[...el.classList].slice(0, 2).join('.')} `
-             + `"${(el.textContent || '').trim().slice(0, 50)}" `
-             + `(right edge ${Math.round(el.getBoundingClientRect().right)} px)`);
-return {scrollWidth: document.documentElement.scrollWidth, width, culprits};
+const clips = style => style.overflowX !== 'visible' && style.display !== 'inline';
+const contained = el => {
+  if (getComputedStyle(el).visibility === 'hidden') return true;
+  for (let box = el; box && box !== document.body; box = box.parentElement) {
+    const style = getComputedStyle(box);
+    if (style.position === 'fixed' || (box !== el && clips(style))) return true;
+  }
+  return false;
+};
+const right = el => {
+  const box = el.getBoundingClientRect();
+  return clips(getComputedStyle(el)) ? box.right : Math.max(box.right, box.left + el.scrollWidth);
+};
+const out = new Set([...document.body.querySelectorAll('*')].filter(
+  el => el.getClientRects().length && right(el) > width + 1 && !contained(el)));
+const describe = el => `${el.tagName.toLowerCase()}.${[...el.classList].slice(0, 2).join('.')} `
+  + `"${(el.textContent || '').trim().replace(/\\s+/g, ' ').slice(0, 60)}"`;
+const culprits = [...out].filter(el => !out.has(el.parentElement))
+  .map(el => `${describe(el)} (right edge ${Math.round(right(el))} px)`);
+const scrollingTables = [...document.querySelectorAll('article table')]
+  .filter(t => [t, t.parentElement].some(box => box.scrollWidth > box.clientWidth + 1))
+  .map(t => `${describe(t)} (${t.scrollWidth} px in ${t.parentElement.clientWidth} px)`);
+return {scrollWidth: document.documentElement.scrollWidth, width, culprits, scrollingTables};
 """
 
 
@@ -247,7 +272,7 @@ def _inspect(driver, url: str, name: str) -> PageReport:
     driver.set_window_size(PHONE, 844)
     driver.execute_async_script(
         "const done = arguments[0]; requestAnimationFrame(() => requestAnimationFrame(done));")
-    report.phone = driver.execute_script(STICKING_OUT)
+    report.phone = driver.execute_script(AT_PHONE_WIDTH)
     _full_page_screenshot(driver, SCREENSHOTS / f"{name}_{PHONE}.png")
     report.console_errors = [entry["message"] for entry in driver.get_log("browser")
                              if entry["level"] == "SEVERE"]
@@ -269,62 +294,72 @@ def pages(server, browser):
     return report
 
 
-def _no_faults(found: list[str], what: str, page: str) -> None:
-    assert not found, f"{page}: {what}:\n  " + "\n  ".join(found)
+def _local(url: str) -> bool:
+    """Whether a request stays in the page, the browser or the test's own server."""
+    parts = urlparse(url)
+    return parts.scheme in LOCAL_SCHEMES or (parts.scheme, parts.hostname) == ("http", "127.0.0.1")
+
+
+def _no_faults(page: str, found: dict[str, list[str]]) -> None:
+    """Fail with every kind of fault ``found`` on ``page`` (described by its key), not the first."""
+    message = "".join(f"\n{page}: {what}:\n  " + "\n  ".join(items)
+                      for what, items in found.items() if items)
+    assert not message, message
 
 
 @pytest.mark.parametrize("page", PAGES)
 def test_page_has_a_title_loads_its_images_and_stays_local(pages, page):
     report = pages(page)
     assert report.title, f"{page} has no title"
-    _no_faults(report.faults["brokenImages"], "images that failed to load", page)
-    for url in report.requests:
-        scheme, host = urlparse(url).scheme, urlparse(url).hostname
-        local = scheme in LOCAL_SCHEMES or (scheme == "http" and host == "127.0.0.1")
-        assert local, f"{page}: a request left the machine: {url}"
+    remote = [url for url in report.requests if not _local(url)]
+    _no_faults(page, {"images that failed to load": report.faults["brokenImages"],
+                      "requests that left the machine": remote})
 
 
 @pytest.mark.parametrize("page", PAGES)
 def test_no_raw_tex_in_the_visible_text(pages, page):
     faults = pages(page).faults
-    _no_faults(faults["rawTex"], "raw TeX in the text (outside maths and code)", page)
-    _no_faults(faults["untypeset"], "maths that MathJax did not typeset", page)
+    _no_faults(page, {"raw TeX in the text (outside maths and code)": faults["rawTex"],
+                      "maths that MathJax did not typeset": faults["untypeset"]})
 
 
 @pytest.mark.parametrize("page", PAGES)
 def test_no_error_output(pages, page):
-    _no_faults(pages(page).faults["errors"], "error or stderr outputs", page)
+    _no_faults(page, {"error or stderr outputs": pages(page).faults["errors"]})
 
 
 @pytest.mark.parametrize("page", PAGES)
 def test_no_console_error(pages, page):
-    _no_faults(pages(page).console_errors, "console errors", page)
+    _no_faults(page, {"console errors": pages(page).console_errors})
 
 
 @pytest.mark.parametrize("page", PAGES)
 def test_display_equations_fit_their_column_at_1280px(pages, page):
-    _no_faults(pages(page).faults["wideEquations"], "display equations wider than the text", page)
+    _no_faults(page, {"display equations wider than the text column":
+                      pages(page).faults["wideEquations"]})
 
 
 @pytest.mark.parametrize("page", PAGES)
 def test_cell_outputs_fit_at_1280px(pages, page):
     faults = pages(page).faults
-    _no_faults(faults["clippedOutputs"], "output lines cut off (scrolling sideways)", page)
-    _no_faults(faults["splitStreams"], "one cell's printed output split into boxes", page)
-    _no_faults(faults["shrunkFigures"], "figures shrunk below 75% of their size", page)
+    _no_faults(page, {"output lines cut off (the box scrolls sideways)": faults["clippedOutputs"],
+                      "one cell's printed output split into boxes": faults["splitStreams"],
+                      "figures shrunk below 75% of their size": faults["shrunkFigures"]})
 
 
 @pytest.mark.parametrize("page", PAGES)
 def test_no_sideways_scroll_at_390px(pages, page):
     phone = pages(page).phone
-    assert phone["scrollWidth"] <= phone["width"], (
-        f"{page} is {phone['scrollWidth']} px wide in a {phone['width']} px window:\n  "
-        + "\n  ".join(phone["culprits"]))
+    wide = phone["scrollWidth"] > phone["width"]
+    _no_faults(page, {
+        f"{phone['scrollWidth']} px wide in a {phone['width']} px window, because of":
+            phone["culprits"] or ["(no single element found)"] if wide else [],
+        "tables that scroll sideways": phone["scrollingTables"]})
 
 
 @pytest.mark.parametrize("page", PAGES)
 def test_no_sentence_ends_in_a_colon_before_nothing(pages, page):
-    _no_faults(pages(page).faults["danglingColons"], "a colon introduces nothing", page)
+    _no_faults(page, {"a colon introduces nothing": pages(page).faults["danglingColons"]})
 
 
 @pytest.mark.parametrize("page", PAGES)

@@ -12,7 +12,9 @@ from vae_helpers import (
     VAE,
     ConditionalVAE,
     ConvVAE,
+    draw_pixels,
     fit,
+    grid_log_likelihood,
     iw_log_likelihood,
     load_checkpoint,
     mean_negative_elbo,
@@ -98,26 +100,40 @@ def test_models_carry_their_likelihood_through_checkpoints(tmp_path, cls):
     assert "likelihood" not in cls(nh=16).config  # the default keeps old checkpoints valid
 
 
-def test_binarized_split_is_binary_seeded_and_keeps_the_grey_level_on_average(mnist_test):
+def test_drawn_splits_are_seeded_binary_or_dequantized_and_keep_the_gray_level(mnist_test):
     part = mnist_test[:2000]
-    once, again = part.binarized(seed=3), part.binarized(seed=3)
+    once, again = part.drawn("binarized", seed=3), part.drawn("binarized", seed=3)
     assert torch.equal(once.images, again.images) and torch.equal(once.labels, part.labels)
     assert set(once.images.unique().tolist()) == {0.0, 1.0}
     assert once.images.mean().item() == pytest.approx(part.images.mean().item(), abs=0.002)
-    assert not torch.equal(once.images, part.binarized(seed=4).images)
+    assert not torch.equal(once.images, part.drawn("binarized", seed=4).images)
+    spread = part.drawn("dequantized").images
+    levels = torch.round(part.images * 255)
+    assert bool(((spread * 256 >= levels) & (spread * 256 < levels + 1)).all())  # within its bin
+    assert 0 < spread.min() and spread.max() < 1
+    assert torch.equal(draw_pixels(part.images, "gray"), part.images)
+    with pytest.raises(ValueError, match="pixels must be one of"):
+        draw_pixels(part.images, "halftone")
 
 
-def test_fit_binarize_trains_on_binary_batches(mnist_train, monkeypatch):
+@pytest.mark.parametrize("pixels", ["binarized", "dequantized"])
+def test_fit_draws_each_batch_afresh(mnist_train, monkeypatch, pixels):
     seen = []
     likelihood = BernoulliPixels()
     original = likelihood.log_prob
     monkeypatch.setattr(likelihood, "log_prob",
-                        lambda x, logits: seen.append(x.unique()) or original(x, logits))
+                        lambda x, logits: seen.append(x.detach().clone()) or original(x, logits))
     torch.manual_seed(0)
     model = VAE(nh=16)
     model.likelihood = likelihood
-    fit(model, mnist_train[:512], epochs=1, binarize=True, progress=False)
-    assert seen and all(set(values.tolist()) <= {0.0, 1.0} for values in seen)
+    fit(model, mnist_train[:256], epochs=2, pixels=pixels, progress=False, batch_size=256)
+    assert len(seen) == 2 and not torch.equal(seen[0].sort(0).values, seen[1].sort(0).values)
+    if pixels == "binarized":
+        assert all(set(x.unique().tolist()) <= {0.0, 1.0} for x in seen)
+    else:
+        assert all(0 < float(x.min()) and float(x.max()) < 1 for x in seen)
+    with pytest.raises(ValueError, match="pixels must be one of"):
+        fit(model, mnist_train[:256], epochs=1, pixels="halftone", progress=False)
 
 
 def test_each_likelihood_trains_and_evaluates(mnist_train):
@@ -156,4 +172,31 @@ def test_pixel_draws_differ_from_pixel_means():
 
 def test_mnist_split_indexing_keeps_type():
     split = MNIST(torch.rand(4, 784), torch.arange(4))
-    assert isinstance(split.binarized(), MNIST)
+    assert isinstance(split.drawn("binarized"), MNIST)
+
+
+@pytest.mark.parametrize("name, sigma", [("bernoulli", 0.1), ("continuous_bernoulli", 0.1),
+                                         ("gaussian", 0.3)])
+def test_pairwise_log_likelihood_matches_the_per_example_one(name, sigma):
+    likelihood = make_likelihood(name, sigma)
+    x, logits = torch.rand(5, 784, dtype=torch.float64), torch.randn(7, 784, dtype=torch.float64)
+    pairs = likelihood.log_prob_pairs(x, logits)
+    direct = likelihood.log_prob(x[:, None, :].expand(5, 7, 784), logits.expand(5, 7, 784))
+    assert pairs.shape == (5, 7) and torch.allclose(pairs, direct)
+
+
+def test_grid_integral_agrees_with_the_importance_weighted_bound(mnist_test):
+    torch.manual_seed(0)
+    model = VAE(nh=32)
+    fit(model, mnist_test[:2000], epochs=2, progress=False, pixels="binarized")
+    data = mnist_test[2000:2050].drawn("binarized")
+    exact = grid_log_likelihood(model, data)  # grid sized from the encoder's q(z|x)
+    torch.manual_seed(1)
+    bounds = [iw_log_likelihood(model, data, k=k) for k in (10, 300, 5000)]
+    assert bounds[0] < bounds[1] < bounds[2] <= exact.mean().item() + 0.02  # L_k rises to it
+    mu, log_var = model.encode(data.images)
+    wider = float((mu.abs() + 9 * (0.5 * log_var).exp()).max())
+    finer = grid_log_likelihood(model, data, steps=1201, limit=wider)
+    assert torch.allclose(exact, finer, atol=1e-3)  # the default grid has converged
+    with pytest.raises(ValueError, match="nz=2"):
+        grid_log_likelihood(VAE(nh=8, nz=3), data)

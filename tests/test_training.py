@@ -175,3 +175,13 @@ def test_evaluating_a_test_split_does_not_change_the_training_numbers(mnist_trai
     runs = [train_model(mnist_train[:600], test, epochs=2, nh=16, progress=False)[1].train_loss
             for test in (None, mnist_test[:300])]
     assert runs[0] == runs[1]
+
+
+def test_load_or_train_matches_every_setting(tmp_path, mnist_train):
+    train, path = mnist_train[:300], tmp_path / "model.pt"
+    _, first = load_or_train(path, train, epochs=1, nh=16, pixels="binarized")
+    _, same = load_or_train(path, train, epochs=1, nh=16, pixels="binarized", progress=False)
+    assert same.train_loss == first.train_loss and same.settings == first.settings
+    _, other = load_or_train(path, train, epochs=1, nh=16)  # gray pixels: trained again
+    assert other.train_loss != first.train_loss and other.settings["kind"] == "VAE"
+    assert "pixels" not in other.settings

@@ -7,12 +7,13 @@ Data flows one way: ``data`` -> ``model`` -> ``losses`` -> ``training`` -> ``eva
 """
 
 from .checkpoints import load_checkpoint, save_checkpoint
-from .data import MNIST, batch_indices, check_images, data_root, load_mnist
+from .data import MNIST, batch_indices, check_images, data_root, draw_pixels, load_mnist
 from .devices import best_device, describe_device
 from .divergences import kl_discrete, kl_full_gaussians, kl_gaussians, monte_carlo_kl
 from .errors import CheckpointError, DataError, TrainingDiverged
 from .evaluation import (
     active_units,
+    grid_log_likelihood,
     iw_log_likelihood,
     kl_per_dimension,
     mean_negative_elbo,
@@ -65,10 +66,12 @@ __all__ = [
     "count_parameters",
     "data_root",
     "DataError",
+    "draw_pixels",
     "DEFAULT_SEED",
     "describe_device",
     "encode_means",
     "fit",
+    "grid_log_likelihood",
     "History",
     "iw_bound",
     "iw_log_likelihood",

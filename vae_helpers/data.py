@@ -24,6 +24,27 @@ MNIST_FILES = {
 }
 IMAGE_SIDE = 28
 NX = IMAGE_SIDE * IMAGE_SIDE
+LEVELS = 256  # MNIST stores each pixel as one of 256 gray levels, k / 255
+PIXELS = ("gray", "binarized", "dequantized")
+
+
+def draw_pixels(x: torch.Tensor, pixels: str = "gray",
+                generator: torch.Generator | None = None) -> torch.Tensor:
+    """The images a model is trained or tested on, made from gray levels ``x`` in [0, 1]:
+
+    - ``"gray"``: ``x`` itself (the original tutorial);
+    - ``"binarized"``: each pixel drawn as 1 with probability x, else 0: binary images;
+    - ``"dequantized"``: level k = 255 x spread uniformly over its bin, (k + u) / 256 with
+      u ~ U(0, 1): a continuous density of these is a bound on the probability of the 8-bit image.
+    """
+    if pixels == "gray":
+        return x
+    noise = torch.rand(x.shape, generator=generator, device=x.device, dtype=x.dtype)
+    if pixels == "binarized":
+        return (noise < x).to(x.dtype)
+    if pixels == "dequantized":
+        return (torch.round(x * (LEVELS - 1)) + noise) / LEVELS
+    raise ValueError(f"pixels must be one of {PIXELS}, not {pixels!r}.")
 
 
 @dataclass(frozen=True)
@@ -48,11 +69,12 @@ class MNIST:
         """The same split on ``device``."""
         return MNIST(self.images.to(device), self.labels.to(device))
 
-    def binarized(self, seed: int = 0) -> MNIST:
-        """The split with each pixel drawn once as 0 or 1, with probability its grey level: the
-        stochastically binarized MNIST of the likelihood literature (fixed by ``seed``)."""
+    def drawn(self, pixels: str, seed: int = 0) -> MNIST:
+        """The split with its pixels drawn once (``draw_pixels``), fixed by ``seed``: e.g. the
+        stochastically binarized test set of the likelihood literature, ``test.drawn("binarized")``.
+        """
         generator = torch.Generator(device=self.device).manual_seed(seed)
-        return MNIST(torch.bernoulli(self.images, generator=generator), self.labels)
+        return MNIST(draw_pixels(self.images, pixels, generator), self.labels)
 
 
 def data_root(root: str | os.PathLike | None = None) -> Path:

@@ -17,6 +17,7 @@ from __future__ import annotations
 import math
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from .losses import log_bernoulli
@@ -32,6 +33,12 @@ class PixelLikelihood(nn.Module):
     def log_prob(self, x: torch.Tensor, logits: torch.Tensor) -> torch.Tensor:
         """log p(x | z) per example (summed over the last axis); broadcasts x over samples."""
         return log_bernoulli(x, logits)
+
+    def log_prob_pairs(self, x: torch.Tensor, logits: torch.Tensor) -> torch.Tensor:
+        """log p(x_n | z_g) for every image n (rows of ``x``) and decoded code g (rows of
+        ``logits``): shape (N, G), computed as matrix products, without an (N, G, 784) tensor.
+        For Bernoulli pixels log p = x . a - sum softplus(a)."""
+        return x @ logits.T - F.softplus(logits).sum(-1)
 
     def mean(self, logits: torch.Tensor) -> torch.Tensor:
         """E[x | z]: what figures show as the decoded image."""
@@ -66,6 +73,9 @@ class ContinuousBernoulliPixels(PixelLikelihood):
 
     def log_prob(self, x: torch.Tensor, logits: torch.Tensor) -> torch.Tensor:
         return log_bernoulli(x, logits) + self.log_normalizer(logits).sum(-1)
+
+    def log_prob_pairs(self, x: torch.Tensor, logits: torch.Tensor) -> torch.Tensor:
+        return super().log_prob_pairs(x, logits) + self.log_normalizer(logits).sum(-1)
 
     def mean(self, logits: torch.Tensor) -> torch.Tensor:
         return torch.distributions.ContinuousBernoulli(logits=logits, validate_args=False).mean
@@ -105,6 +115,12 @@ class GaussianPixels(PixelLikelihood):
         mean = torch.sigmoid(logits)
         squared = (x - mean).pow(2) * torch.exp(-2 * self.log_sigma)
         return -(0.5 * squared + self.log_sigma + 0.5 * math.log(2 * math.pi)).sum(-1)
+
+    def log_prob_pairs(self, x: torch.Tensor, logits: torch.Tensor) -> torch.Tensor:
+        mean = torch.sigmoid(logits)
+        squared = (x.pow(2).sum(-1, keepdim=True) - 2 * x @ mean.T + mean.pow(2).sum(-1))
+        constant = x.shape[-1] * (self.log_sigma + 0.5 * math.log(2 * math.pi))
+        return -0.5 * squared * torch.exp(-2 * self.log_sigma) - constant
 
     def sample(self, logits: torch.Tensor, generator: torch.Generator | None = None):
         noise = torch.randn(logits.shape, generator=generator, device=logits.device)

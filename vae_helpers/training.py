@@ -17,7 +17,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from .checkpoints import load_checkpoint, save_checkpoint
-from .data import MNIST, batch_indices, check_images
+from .data import MNIST, PIXELS, batch_indices, check_images, draw_pixels
 from .errors import CheckpointError, TrainingDiverged
 from .evaluation import mean_negative_elbo
 from .losses import negative_elbo
@@ -36,12 +36,19 @@ PROGRESS_LOG_SECONDS = 30.0
 @dataclass
 class History:
     """Per-epoch figures: average training loss (the original tutorial's number), test -ELBO,
-    seconds; and ``step_loss``, the loss per image of every training step, in order."""
+    seconds; ``step_loss``, the loss per image of every training step, in order; and
+    ``settings``, how ``train_model`` trained the model (what ``load_or_train`` matches)."""
 
     train_loss: list[float] = field(default_factory=list)
     test_loss: list[float] = field(default_factory=list)
     seconds: list[float] = field(default_factory=list)
     step_loss: list[float] = field(default_factory=list)
+    settings: dict = field(default_factory=dict)
+
+    @classmethod
+    def from_dict(cls, saved: dict) -> History:
+        """A ``History`` from ``as_dict()``'s output (as stored in a checkpoint)."""
+        return cls(**{name: saved[name] for name in cls.__dataclass_fields__ if name in saved})
 
     def as_dict(self) -> dict[str, list[float]]:
         return asdict(self)
@@ -71,18 +78,16 @@ def _run_steps(
     weights: Sequence[float] | torch.Tensor,
     step_losses: torch.Tensor,
     on_batch: Callable[[], object] | None = None,
-    binarize: bool = False,
+    pixels: str = "gray",
 ) -> None:
     """One Adam step per batch of indices, the loss of step i written to ``step_losses[i]``.
 
-    ``binarize`` draws each pixel of each batch afresh as a 0/1 value with probability its grey
-    level (dynamic binarization). The same code runs eagerly (``train_epoch``) and inside a CUDA
-    graph (``CudaGraphEpoch``), so it must not read anything back to the host.
+    ``pixels``: each batch's images are drawn afresh by ``draw_pixels`` (e.g. dynamic
+    binarization). The same code runs eagerly (``train_epoch``) and inside a CUDA graph
+    (``CudaGraphEpoch``), so it must not read anything back to the host.
     """
     for step, indices in enumerate(batches):
-        x = data.images[indices]
-        if binarize:
-            x = torch.bernoulli(x)
+        x = draw_pixels(data.images[indices], pixels)
         logits, mu, log_var = model(x, *model.given(data.labels[indices]))
         loss = negative_elbo(x, logits, mu, log_var, beta=weights[step],
                              likelihood=model.likelihood)
@@ -102,12 +107,12 @@ def train_epoch(
     generator: torch.Generator | None = None,
     beta: float | Callable[[int], float] = 1.0,
     on_batch: Callable[[], object] | None = None,
-    binarize: bool = False,
+    pixels: str = "gray",
 ) -> torch.Tensor:
     """One pass over shuffled ``data``; returns the summed loss of each step (on the device).
 
     ``beta`` weighs the KL term; a callable gets the step number within the epoch (for KL
-    annealing). ``binarize``: dynamic binarization of each batch (see ``_run_steps``). Nothing
+    annealing). ``pixels``: how each batch's pixels are drawn (``draw_pixels``). Nothing
     here waits for the device: losses stay on it until the caller reads them.
     """
     model.train()
@@ -115,7 +120,7 @@ def train_epoch(
     step_losses = torch.empty(n_steps, device=data.device)
     batches = batch_indices(len(data), batch_size, generator=generator, device=data.device)
     _run_steps(model, optimizer, data, batches, _step_weights(beta, n_steps), step_losses,
-               on_batch, binarize)
+               on_batch, pixels)
     return step_losses
 
 
@@ -136,7 +141,7 @@ class CudaGraphEpoch:
     """
 
     def __init__(self, model: LatentVariableModel, optimizer: torch.optim.Optimizer,
-                 data: MNIST, batch_size: int = 128, binarize: bool = False) -> None:
+                 data: MNIST, batch_size: int = 128, pixels: str = "gray") -> None:
         if data.device.type != "cuda":
             raise ValueError(f"CUDA graphs need the data on a CUDA device, not {data.device}.")
         if not isinstance(optimizer, torch.optim.Adam) or not all(
@@ -161,12 +166,12 @@ class CudaGraphEpoch:
             warnings.filterwarnings("ignore", message=".*capturable=True.*without")
             warm_up_and_restore(model, optimizer, lambda: _run_steps(
                 model, optimizer, data, [batch for batch in shapes if len(batch)], self.weights,
-                self.step_losses, binarize=binarize), stream)
+                self.step_losses, pixels=pixels), stream)
         self.graph = torch.cuda.CUDAGraph()
         optimizer.zero_grad(set_to_none=True)
         with torch.cuda.graph(self.graph, stream=stream):
             _run_steps(model, optimizer, data, self.order.split(batch_size), self.weights,
-                       self.step_losses, binarize=binarize)
+                       self.step_losses, pixels=pixels)
 
     def __call__(self, generator: torch.Generator | None = None,
                  beta: float | Callable[[int], float] = 1.0) -> torch.Tensor:
@@ -230,7 +235,7 @@ def fit(
     cuda_graph: bool = False,
     stop_when: Callable[[History], bool] | None = None,
     on_epoch: Callable[[History], object] | None = None,
-    binarize: bool = False,
+    pixels: str = "gray",
 ) -> History:
     """Train ``model`` on ``train`` (moved to the data's device) and return its ``History``.
 
@@ -238,9 +243,9 @@ def fit(
     closed-form KL, summed over each batch of ``batch_size``; ``History.train_loss`` is its
     average per example. ``beta`` weighs the KL term (beta-VAE); ``warmup_epochs`` > 0 raises that
     weight linearly from 0 to ``beta`` over so many epochs (KL annealing). The test figure is
-    always the plain -ELBO. ``binarize=True`` trains on dynamically binarized images: each
-    batch's pixels are drawn as 0/1 with probability their grey level (pass a test split
-    binarized once, ``MNIST.binarized``, for a matching test figure).
+    always the plain -ELBO. ``pixels="binarized"`` or ``"dequantized"`` trains on images drawn
+    afresh from the gray levels for every batch (``draw_pixels``); pass a test split drawn once
+    the same way (``test.drawn(pixels)``) for a matching test figure.
 
     ``seed`` fixes the batch order and the Gaussian draws, not the initial weights, which the
     model got when it was built: ``train_model`` seeds, builds and trains in one call, as the
@@ -253,6 +258,8 @@ def fit(
     """
     if epochs < 0:
         raise ValueError(f"epochs must be zero or more, not {epochs}.")
+    if pixels not in PIXELS:
+        raise ValueError(f"pixels must be one of {PIXELS}, not {pixels!r}.")
     if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1:
         raise ValueError(f"batch_size must be a positive integer, not {batch_size!r}.")
     check_images(train.images, model.nx, "train.images")
@@ -276,7 +283,7 @@ def fit(
         bar.update()
         log.batch()
 
-    graphed = (_record_epoch(model, optimizer, train, batch_size, binarize)
+    graphed = (_record_epoch(model, optimizer, train, batch_size, pixels)
                if cuda_graph and epochs else None)
     for epoch in range(1, epochs + 1):
         saved = copy.deepcopy((model.state_dict(), optimizer.state_dict()))
@@ -286,7 +293,7 @@ def fit(
             lambda step, first=first: kl_weight(first + step, n_steps, beta, warmup_epochs))
         if graphed is None:
             step_losses = train_epoch(model, optimizer, train, batch_size, generator, weight,
-                                      on_batch, binarize)
+                                      on_batch, pixels)
         else:
             step_losses = graphed(generator, weight)
             bar.update(n_steps)
@@ -351,27 +358,39 @@ def train_model(
     """Build a ``kind`` model with its initial weights drawn from ``seed``, train it with
     ``fit`` (same ``seed``) and return ``(model, history)``: one call, the command line's numbers.
 
-    ``options`` holds the model's sizes (``nh``, ``nz``, ...) and any other ``fit`` argument
-    (``batch_size``, ``lr``, ``beta``, ``progress``, ``on_epoch``...).
+    ``options`` holds the model's sizes and likelihood (``nh``, ``nz``, ``likelihood``...) and any
+    other ``fit`` argument (``pixels``, ``beta``, ``lr``, ``progress``, ``on_epoch``...).
+    ``history.settings`` records them, for ``load_or_train``.
     """
     if kind not in MODELS:
         raise ValueError(f"kind must be one of {sorted(MODELS)}, not {kind!r}.")
-    sizes = {name: options.pop(name) for name in list(options)
-             if name in inspect.signature(MODELS[kind]).parameters}
+    model_options = inspect.signature(MODELS[kind]).parameters
+    sizes = {name: value for name, value in options.items() if name in model_options}
+    fit_options = {name: value for name, value in options.items() if name not in model_options}
     torch.manual_seed(seed)
     model = MODELS[kind](**sizes)
-    return model, fit(model, train, test, epochs=epochs, seed=seed, **options)
+    history = fit(model, train, test, epochs=epochs, seed=seed, **fit_options)
+    history.settings = _settings(kind, epochs, seed, options)
+    return model, history
+
+
+def _settings(kind: str, epochs: int, seed: int, options: dict) -> dict:
+    """What identifies a ``train_model`` run: its plain-valued arguments (not ``progress``)."""
+    plain = (int, float, str, bool, type(None))
+    return {"kind": kind, "epochs": epochs, "seed": seed,
+            **{name: value for name, value in sorted(options.items())
+               if name != "progress" and isinstance(value, plain)}}
 
 
 def _record_epoch(model: LatentVariableModel, optimizer: torch.optim.Optimizer, data: MNIST,
-                  batch_size: int, binarize: bool) -> CudaGraphEpoch | None:
+                  batch_size: int, pixels: str) -> CudaGraphEpoch | None:
     """A ``CudaGraphEpoch``, or None (with a warning saying why) where one cannot be recorded."""
     if data.device.type != "cuda":
         warnings.warn(f"cuda_graph=True needs the data on a CUDA device, not {data.device}; "
                       "training without a CUDA graph.", stacklevel=3)
         return None
     try:
-        return CudaGraphEpoch(model, optimizer, data, batch_size, binarize)
+        return CudaGraphEpoch(model, optimizer, data, batch_size, pixels)
     except (RuntimeError, ValueError) as error:
         warnings.warn(f"Could not record the epoch as a CUDA graph ({error}); training without "
                       "one.", stacklevel=3)
@@ -409,19 +428,19 @@ def load_or_train(
     epochs: int = 5,
     seed: int = DEFAULT_SEED,
     kind: str = "VAE",
-    **model_sizes: int,
+    **options,
 ) -> tuple[LatentVariableModel, History]:
-    """Load the checkpoint at ``path`` when it holds a ``kind`` model of these sizes and epochs,
-    else train one (seeded) and save it there, so later notebooks load it instead of training.
+    """Load the checkpoint at ``path`` when it holds a model that ``train_model`` trained with
+    exactly these arguments (``kind``, ``epochs``, ``seed``, sizes, likelihood, ``pixels``,
+    ``beta``...), else train one with ``train_model`` and save it there, so later notebooks load
+    it instead of training again. Arguments that are not plain values are not compared.
     """
-    wanted = MODELS[kind](**model_sizes)
     try:
         model, saved = load_checkpoint(path, device=train.device)
-        if (type(model) is type(wanted) and model.config == wanted.config
-                and len(saved.get("train_loss", [])) == epochs):
-            return model, History(**saved)
+        if saved.get("settings") == _settings(kind, epochs, seed, options):
+            return model, History.from_dict(saved)
     except CheckpointError:
         pass
-    model, history = train_model(train, test, epochs, seed, kind, **wanted.config)
+    model, history = train_model(train, test, epochs, seed, kind, **options)
     save_checkpoint(path, model, history.as_dict())
     return model, history
