@@ -387,6 +387,16 @@ def test_bibliography_labels_read_as_author_and_year():
     assert all(author_year.match(label) for label in labels), labels
 
 
+def _page_showing(marker: str, without: str | None = None) -> str:
+    """The first notebook page whose built HTML contains ``marker`` (and not ``without``)."""
+    _require_book()
+    for page in NOTEBOOK_PAGES:
+        text = (HTML / f"{page}.html").read_text()
+        if marker in text and (without is None or without not in text):
+            return page
+    pytest.fail(f"no page of the book shows {marker!r}")
+
+
 def _open_explorer(browser, url: str):
     """The page's kernel-free latent explorer, its frames' config and its digit image."""
     browser.get(url)
@@ -400,7 +410,8 @@ def _open_explorer(browser, url: str):
 def test_latent_sliders_switch_frames_without_a_kernel(server, browser):
     from selenium.webdriver.common.keys import Keys
 
-    explorer, config, digit = _open_explorer(browser, f"{server}/notebooks/06_latent_space.html")
+    page = _page_showing('class="vae-latent-explorer"', without='<select class="digit"')
+    explorer, config, digit = _open_explorer(browser, f"{server}/{page}.html")
     steps, frames = config["steps"], config["frames"]
     marker = explorer.find_element("css selector", ".latent-marker")
     middle = steps // 2
@@ -421,8 +432,8 @@ def test_latent_sliders_switch_frames_without_a_kernel(server, browser):
 def test_digit_selector_switches_the_conditional_frames(server, browser):
     from selenium.webdriver.support.ui import Select
 
-    url = f"{server}/notebooks/08_conditional_vae.html"
-    explorer, config, digit = _open_explorer(browser, url)
+    page = _page_showing('<select class="digit"')
+    explorer, config, digit = _open_explorer(browser, f"{server}/{page}.html")
     steps, frames = config["steps"], config["frames"]
     assert len(frames) == 10 * steps * steps
     middle = steps // 2
@@ -434,10 +445,14 @@ def test_digit_selector_switches_the_conditional_frames(server, browser):
 
 
 def test_solutions_are_hidden_behind_a_toggle(server, browser):
-    browser.get(f"{server}/notebooks/07_beta_vae_and_posterior_collapse.html")
-    solution = browser.find_element("css selector", ".admonition.dropdown")
-    assert "Solution" in solution.find_element("css selector", ".admonition-title").text
-    body = solution.find_element("css selector", "p:not(.admonition-title)")
+    page = _page_showing('class="dropdown admonition')
+    browser.get(f"{server}/{page}.html")
+    dropdowns = browser.find_elements("css selector", ".admonition.dropdown")
+    solutions = [dropdown for dropdown in dropdowns
+                 if "Solution" in dropdown.find_element("css selector", ".admonition-title").text]
+    assert solutions, f"{page} has dropdowns but no solution"
+    solution = solutions[0]
+    body = solution.find_element("css selector", ":scope > :not(.admonition-title)")
     assert not body.is_displayed(), "the solution shows before the reader opens it"
     browser.execute_script("arguments[0].scrollIntoView({block: 'center'});", solution)
     solution.find_element("css selector", ".admonition-title").click()
