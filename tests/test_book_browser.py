@@ -198,10 +198,11 @@ return {rawTex, untypeset, errors, wideEquations, clippedOutputs, splitStreams, 
         title: (article.querySelector('h1') || {textContent: ''}).textContent.trim()};
 """
 
-# Runs in the page at 390 px: the outermost elements whose box or text sticks out of the
-# window, leaving out those inside a box that scrolls or clips (a code block, a display
-# equation) and fixed ones (the hidden side panels), which cannot widen the page; and the
-# tables that scroll sideways.
+# Runs in the page at 390 px: what makes the page wider than the window. Culprits are the
+# outermost boxes that stick out, and the innermost blocks whose text spills out of them (a
+# long word in a title); those inside a box that scrolls or clips (a code block, a display
+# equation) and fixed ones (the hidden side panels) cannot widen the page. Also the tables that
+# scroll sideways.
 AT_PHONE_WIDTH = """
 const width = document.documentElement.clientWidth;
 const clips = style => style.overflowX !== 'visible' && style.display !== 'inline';
@@ -213,16 +214,22 @@ const contained = el => {
   }
   return false;
 };
-const right = el => {
-  const box = el.getBoundingClientRect();
-  return clips(getComputedStyle(el)) ? box.right : Math.max(box.right, box.left + el.scrollWidth);
+const boxOut = el => el.getBoundingClientRect().right > width + 1;
+const spills = el => {
+  const style = getComputedStyle(el);
+  return style.display !== 'inline' && !clips(style) && el.scrollWidth > el.clientWidth + 1
+         && el.getBoundingClientRect().left + el.scrollWidth > width + 1;
 };
-const out = new Set([...document.body.querySelectorAll('*')].filter(
-  el => el.getClientRects().length && right(el) > width + 1 && !contained(el)));
+const shown = [...document.body.querySelectorAll('*')].filter(el => el.getClientRects().length);
+const boxes = shown.filter(el => boxOut(el) && !boxOut(el.parentElement) && !contained(el));
+const spilling = shown.filter(el => !boxOut(el) && spills(el) && !contained(el));
+const texts = spilling.filter(el => !spilling.some(other => other !== el && el.contains(other))
+                                    && !boxes.some(box => el.contains(box)));
 const describe = el => `${el.tagName.toLowerCase()}.${[...el.classList].slice(0, 2).join('.')} `
   + `"${(el.textContent || '').trim().replace(/\\s+/g, ' ').slice(0, 60)}"`;
-const culprits = [...out].filter(el => !out.has(el.parentElement))
-  .map(el => `${describe(el)} (right edge ${Math.round(right(el))} px)`);
+const culprits = [...boxes, ...texts].map(el => `${describe(el)} (reaches `
+  + `${Math.round(Math.max(el.getBoundingClientRect().right,
+                           el.getBoundingClientRect().left + el.scrollWidth))} px)`);
 const scrollingTables = [...document.querySelectorAll('article table')]
   .filter(t => [t, t.parentElement].some(box => box.scrollWidth > box.clientWidth + 1))
   .map(t => `${describe(t)} (${t.scrollWidth} px in ${t.parentElement.clientWidth} px)`);

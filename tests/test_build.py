@@ -5,6 +5,7 @@ settings and the README's build command, with a notebook made to fail.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -29,11 +30,13 @@ def _jupyter_book() -> str:
 
 
 def _write_notebook(path: Path, failing_source: str) -> None:
-    """Three cells, each with a stored output from "another run": a print, ``failing_source``,
-    then a print that a failed run never reaches (the pages' expected texts are outputs only)."""
+    """Three cells, each with a stored output from "another run": a line for the build's log and
+    a print, ``failing_source``, then a print that a failed run never reaches (the texts the
+    test looks for are made by the cells, so they are not in their sources)."""
     cells = []
-    for source in ('import os\nprint("fresh output", os.environ.get("VAE_LOG_PROGRESS"))',
-                   failing_source, 'print("after", "the error")'):
+    first = ('import os, sys\nsys.__stderr__.write("progress " + "for the log\\n")\n'
+             'print("fresh output", os.environ.get("VAE_LOG_PROGRESS"))')
+    for source in (first, failing_source, 'print("after", "the error")'):
         cell = nbformat.v4.new_code_cell(source, execution_count=7)
         cell.outputs = [nbformat.v4.new_output("stream", name="stdout", text=STALE + "\n")]
         cells.append(cell)
@@ -68,9 +71,15 @@ def _build(book: Path) -> tuple[int, str, str]:
     return result.returncode, result.stdout + result.stderr, page.read_text()
 
 
-def test_the_readme_ci_and_browser_tests_share_the_build_command():
-    for path in ("README.md", ".ci/run", "tests/test_book_browser.py"):
-        assert BUILD_COMMAND in (ROOT / path).read_text(), f"{path} builds another way"
+def test_ci_runs_the_readmes_two_commands_and_every_place_names_the_same_build():
+    blocks = re.findall(r"```bash\n(.*?)```", (ROOT / "README.md").read_text(), re.S)
+    commands = [line for block in blocks for line in block.splitlines()
+                if line.startswith(("pip install -r", "ruff check"))]
+    assert len(commands) == 2 and BUILD_COMMAND in commands[0], commands
+    ci_lines = (ROOT / ".ci" / "run").read_text().splitlines()
+    assert all(command in ci_lines for command in commands), "CI runs other commands"
+    browser_tests = (ROOT / "tests" / "test_book_browser.py").read_text()
+    assert f'BUILD_COMMAND = "{BUILD_COMMAND}"' in browser_tests
 
 
 def test_a_failed_notebook_fails_every_build_until_fixed_and_never_shows_stale_outputs(
@@ -85,6 +94,7 @@ def test_a_failed_notebook_fails_every_build_until_fixed_and_never_shows_stale_o
         assert "deliberate failure" in (tiny_book / report).read_text()
         assert STALE not in page, f"{attempt} build: a stored output is on the page"
         assert "fresh output 1" in page  # run this time, with VAE_LOG_PROGRESS=1 in the kernel
+        assert "progress for the log" in log and "progress for the log" not in page
         assert "deliberate failure" in page and "after the error" not in page
         assert "failed to execute" in page, "the failed page carries no warning"
         assert "without encryption" not in log

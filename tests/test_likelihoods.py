@@ -82,7 +82,7 @@ def test_gaussian_pixels_fixed_and_learned_sigma():
     assert not list(fixed.parameters()) and fixed.sigma == pytest.approx(0.2)
     learned = GaussianPixels(None)
     assert [name for name, _ in learned.named_parameters()] == ["log_sigma"]
-    with pytest.raises(ValueError, match="sigma must be a positive number or None"):
+    with pytest.raises(ValueError, match="sigma must be a positive number, None"):
         GaussianPixels(-1.0)
     with pytest.raises(ValueError, match="likelihood must be one of"):
         make_likelihood("poisson")
@@ -201,3 +201,24 @@ def test_grid_integral_agrees_with_the_importance_weighted_bound(mnist_test):
     assert torch.allclose(exact, finer, atol=0.02)  # converged, to float32 rounding
     with pytest.raises(ValueError, match="nz=2"):
         grid_log_likelihood(VAE(nh=8, nz=3), data)
+
+
+def test_calibrated_sigma_uses_each_batch_optimum_and_keeps_a_running_average(mnist_train):
+    likelihood = GaussianPixels("calibrated")
+    assert not list(likelihood.parameters())
+    x, logits = torch.rand(64, 784), torch.randn(64, 784)
+    optimum = (x - torch.sigmoid(logits)).pow(2).mean().sqrt()
+    by_optimum = Normal(torch.sigmoid(logits), optimum).log_prob(x).sum(-1)
+    assert torch.allclose(likelihood.log_prob(x, logits), by_optimum, atol=1e-3)  # training
+    likelihood.eval()
+    stored = Normal(torch.sigmoid(logits), likelihood.sigma).log_prob(x).sum(-1)
+    assert torch.allclose(likelihood.log_prob(x, logits), stored, atol=1e-3)  # evaluation
+    torch.manual_seed(0)
+    model = VAE(nh=32, likelihood="gaussian", sigma="calibrated")
+    images = mnist_train[:3000].drawn("dequantized")
+    fit(model, images, epochs=3, batch_size=32, progress=False)
+    with torch.no_grad():
+        logits, _, _ = model(images.images)
+        mse = (images.images - torch.sigmoid(logits)).pow(2).mean().item()
+    assert model.likelihood.sigma ** 2 == pytest.approx(mse, rel=0.1)
+    assert model.config["sigma"] == "calibrated"

@@ -20,6 +20,13 @@ from .evaluation import (
     rate_and_distortion,
 )
 from .gradient_estimators import reparameterization_gradients, score_function_gradients
+from .likelihoods import (
+    BernoulliPixels,
+    ContinuousBernoulliPixels,
+    GaussianPixels,
+    PixelLikelihood,
+    make_likelihood,
+)
 from .linear_gaussian import LinearGaussian, random_linear_gaussian
 from .losses import (
     iw_bound,
@@ -57,9 +64,11 @@ from .widgets import LatentExplorer
 __all__ = [
     "active_units",
     "batch_indices",
+    "BernoulliPixels",
     "best_device",
     "check_images",
     "ConditionalVAE",
+    "ContinuousBernoulliPixels",
     "ConvVAE",
     "CudaGraphEpoch",
     "CheckpointError",
@@ -71,6 +80,7 @@ __all__ = [
     "describe_device",
     "encode_means",
     "fit",
+    "GaussianPixels",
     "grid_log_likelihood",
     "History",
     "iw_bound",
@@ -91,11 +101,13 @@ __all__ = [
     "log_bernoulli",
     "log_normal_diag",
     "log_standard_normal",
+    "make_likelihood",
     "make_optimizer",
     "mean_negative_elbo",
     "MNIST",
     "monte_carlo_kl",
     "negative_elbo",
+    "PixelLikelihood",
     "plot_history",
     "rate_and_distortion",
     "plot_interpolation",

@@ -9,7 +9,8 @@ those into log p(x | z) and into the pixel means shown in figures:
 - ``"continuous_bernoulli"``: the normalized density on [0, 1] of Loaiza-Ganem & Cunningham
   (2019), ``torch.distributions.ContinuousBernoulli(logits=a)``.
 - ``"gaussian"``: N(x_i; sigmoid(a_i), sigma^2), ``torch.distributions.Normal``, with one
-  sigma for all pixels, fixed (``sigma=0.1``) or learned (``sigma=None``).
+  sigma for all pixels, fixed (``sigma=0.1``), learned by gradient (``sigma=None``) or set to
+  its optimum for each batch (``sigma="calibrated"``).
 """
 
 from __future__ import annotations
@@ -89,32 +90,53 @@ class ContinuousBernoulliPixels(PixelLikelihood):
 class GaussianPixels(PixelLikelihood):
     """N(x_i; sigmoid(a_i), sigma^2) per pixel, one sigma shared by all pixels.
 
-    ``sigma`` fixed, or ``None`` to learn log sigma with the networks (started at 0.1).
-    With sigma fixed, -log p(x|z) = ||x - mean||^2 / (2 sigma^2) + constant: a squared-error
-    loss, and the ELBO becomes the beta-VAE objective with beta = 2 sigma^2 on that error.
+    ``sigma``: a number (fixed); ``None`` (log sigma learned by gradient steps with the
+    networks, started at 0.1); or ``"calibrated"``: in training, each batch uses the sigma that is
+    optimal for it, sigma^2 = its mean squared error per pixel (Rybkin et al. 2021), and a running
+    average of those (over the last twenty batches or so) is kept for evaluation. With sigma fixed, -log p(x|z) =
+    ||x - mean||^2 / (2 sigma^2) + constant: a squared-error loss, and the ELBO becomes the
+    beta-VAE objective with beta = 2 sigma^2 on that error.
     """
 
     name = "gaussian"
+    CALIBRATION_RATE = 0.05  # weight of each training batch in the running sigma
 
-    def __init__(self, sigma: float | None = 0.1) -> None:
+    def __init__(self, sigma: float | str | None = 0.1) -> None:
         super().__init__()
-        if sigma is not None and not (isinstance(sigma, (int, float)) and sigma > 0):
-            raise ValueError(f"sigma must be a positive number or None (learned), not {sigma!r}.")
-        self.learned = sigma is None
-        start = torch.tensor(math.log(0.1 if sigma is None else float(sigma)))
-        if self.learned:
+        fixed = isinstance(sigma, (int, float)) and not isinstance(sigma, bool) and sigma > 0
+        if not (fixed or sigma is None or sigma == "calibrated"):
+            raise ValueError("sigma must be a positive number, None (learned) or 'calibrated', "
+                             f"not {sigma!r}.")
+        self.mode = "fixed" if fixed else ("learned" if sigma is None else "calibrated")
+        start = torch.tensor(math.log(float(sigma) if fixed else 0.1))
+        if self.mode == "learned":
             self.log_sigma = nn.Parameter(start)
         else:
             self.register_buffer("log_sigma", start)
+        if self.mode == "calibrated":  # training batches seen so far, for the running average
+            self.register_buffer("batches", torch.zeros(()))
 
     @property
     def sigma(self) -> float:
         return float(self.log_sigma.detach().exp())
 
+    def _log_sigma(self, squared: torch.Tensor) -> torch.Tensor:
+        """The log sigma to use: in calibrated training, this batch's optimum (and the running
+        average moves towards it); otherwise the stored one."""
+        if self.mode == "calibrated" and self.training and torch.is_grad_enabled():
+            batch = 0.5 * torch.log(squared.detach().mean())
+            with torch.no_grad():  # a plain mean of the first 20 batches, then an EMA
+                self.batches += 1
+                weight = torch.clamp(1 / self.batches, min=self.CALIBRATION_RATE)
+                self.log_sigma.lerp_(batch, weight)
+            return batch
+        return self.log_sigma
+
     def log_prob(self, x: torch.Tensor, logits: torch.Tensor) -> torch.Tensor:
-        mean = torch.sigmoid(logits)
-        squared = (x - mean).pow(2) * torch.exp(-2 * self.log_sigma)
-        return -(0.5 * squared + self.log_sigma + 0.5 * math.log(2 * math.pi)).sum(-1)
+        squared = (x - torch.sigmoid(logits)).pow(2)
+        log_sigma = self._log_sigma(squared)
+        return -(0.5 * squared * torch.exp(-2 * log_sigma) + log_sigma
+                 + 0.5 * math.log(2 * math.pi)).sum(-1)
 
     def log_prob_pairs(self, x: torch.Tensor, logits: torch.Tensor) -> torch.Tensor:
         mean = torch.sigmoid(logits)
@@ -127,7 +149,8 @@ class GaussianPixels(PixelLikelihood):
         return torch.sigmoid(logits) + self.log_sigma.exp() * noise
 
 
-def make_likelihood(name: str = "bernoulli", sigma: float | None = 0.1) -> PixelLikelihood:
+def make_likelihood(name: str = "bernoulli",
+                    sigma: float | str | None = 0.1) -> PixelLikelihood:
     """The pixel likelihood called ``name`` (``sigma`` only matters for ``"gaussian"``)."""
     if name == "bernoulli":
         return BernoulliPixels()

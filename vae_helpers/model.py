@@ -32,7 +32,7 @@ class LatentVariableModel(nn.Module):
     nz: int
     likelihood: PixelLikelihood
 
-    def _set_likelihood(self, likelihood: str, sigma: float | None) -> None:
+    def _set_likelihood(self, likelihood: str, sigma: float | str | None) -> None:
         self.likelihood = make_likelihood(likelihood, sigma)
         self._sigma = sigma
 
@@ -113,7 +113,7 @@ class VAE(LatentVariableModel):
     network with one hidden ReLU layer."""
 
     def __init__(self, nx: int = NX, nh: int = 512, nz: int = 2, likelihood: str = "bernoulli",
-                 sigma: float | None = 0.1) -> None:
+                 sigma: float | str | None = 0.1) -> None:
         super().__init__()
         _check_sizes(nx=nx, nh=nh, nz=nz)
         self.nx, self.nh, self.nz = nx, nh, nz
@@ -150,7 +150,7 @@ class ConditionalVAE(LatentVariableModel):
     conditional = True
 
     def __init__(self, nx: int = NX, nh: int = 512, nz: int = 2, n_classes: int = N_CLASSES,
-                 likelihood: str = "bernoulli", sigma: float | None = 0.1) -> None:
+                 likelihood: str = "bernoulli", sigma: float | str | None = 0.1) -> None:
         super().__init__()
         _check_sizes(nx=nx, nh=nh, nz=nz, n_classes=n_classes)
         self.nx, self.nh, self.nz, self.n_classes = nx, nh, nz, n_classes
@@ -202,7 +202,7 @@ class ConvVAE(LatentVariableModel):
     """
 
     def __init__(self, nh: int = 256, nz: int = 2, channels: int = 32,
-                 likelihood: str = "bernoulli", sigma: float | None = 0.1) -> None:
+                 likelihood: str = "bernoulli", sigma: float | str | None = 0.1) -> None:
         super().__init__()
         _check_sizes(nh=nh, nz=nz, channels=channels)
         self.nx, self.nh, self.nz, self.channels = NX, nh, nz, channels

@@ -11,8 +11,9 @@ myst-nb executes the notebooks (``execute_notebooks: cache``), but on its own:
   a failed page shows this build's outputs up to the error and a warning at its top.
 - At the end, the build names the failing notebooks, their reports and where the HTML is.
 
-It also has the kernels print training progress into the build log (``VAE_LOG_PROGRESS``) and
-encrypts the kernel's local connection, which silences ipykernel's TCP warning.
+It also has the kernels write training progress into the build log, and only there
+(``VAE_LOG_PROGRESS``), and encrypts their local connection, which silences ipykernel's TCP
+warning.
 """
 
 from __future__ import annotations
@@ -25,15 +26,20 @@ import nbformat
 import zmq
 from docutils import nodes
 from myst_nb.sphinx_ import NbMetadataCollector
+from nbclient import NotebookClient
 from sphinx.application import Sphinx
 from sphinx.environment import BuildEnvironment
 from sphinx.util import logging
 
 logger = logging.getLogger(__name__)
 
-# vae_helpers.fit writes a line to the kernel's own stderr, which is the build's log, after
-# each epoch and every 30 s within one, when this is set; kernels inherit the build's environment.
+# vae_helpers.fit writes a line to the kernel process's own stderr after each epoch and every
+# 30 s within one, when this is set; kernels inherit the build's environment.
 PROGRESS_VARIABLE = "VAE_LOG_PROGRESS"
+# ipykernel forwards what is written to its process's stdout and stderr into the notebook as
+# well as echoing it; without that capture, those lines go to the build's log only, while
+# print() and warnings still reach the page.
+KERNEL_ARGUMENTS = ["--IPKernelApp.capture_fd_output=False"]
 
 
 def execution_failed(env: BuildEnvironment, docname: str) -> bool:
@@ -153,6 +159,7 @@ def encrypt_kernel_connections() -> None:
 
 def setup(app: Sphinx) -> dict:
     os.environ[PROGRESS_VARIABLE] = "1"
+    NotebookClient.extra_arguments.default_value = KERNEL_ARGUMENTS
     encrypt_kernel_connections()
     app.connect("env-get-outdated", reread_failed_notebooks)
     app.connect("env-before-read-docs", say_which_run_again)
