@@ -38,14 +38,14 @@ pytestmark = pytest.mark.browser
 def _toc_pages() -> list[str]:
     """Every page of ``_toc.yml`` in reading order, as a path without suffix."""
     def files(entry: dict) -> Iterator[str]:
-        if "file" in entry:
-            yield re.sub(r"\.(md|ipynb|rst)$", "", entry["file"])
+        for key in ("root", "file"):
+            if key in entry:
+                yield re.sub(r"\.(md|ipynb|rst)$", "", entry[key])
         for key in ("parts", "chapters", "sections"):
             for child in entry.get(key, []):
                 yield from files(child)
 
-    toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
-    return [toc["root"].removesuffix(".md"), *files(toc)]
+    return list(files(yaml.safe_load((ROOT / "_toc.yml").read_text())))
 
 
 # Pages of _toc.yml, then the ones Sphinx and sphinx-proof generate.

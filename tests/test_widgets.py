@@ -6,6 +6,7 @@ import pytest
 import torch
 
 from vae_helpers import VAE, LatentExplorer
+from vae_helpers.widgets import MAP_AXES, MAP_PIXELS
 
 
 @pytest.fixture
@@ -36,10 +37,13 @@ def test_digit_png_shows_the_decoders_pixel_means(explorer):
     assert torch.allclose(pixels, expected, atol=1 / 255)
 
 
-def test_marker_fraction_maps_the_square_to_the_picture(explorer):
-    assert explorer.marker_fraction(-3, 3) == (0.0, 0.0)
-    assert explorer.marker_fraction(3, -3) == (1.0, 1.0)
-    assert explorer.marker_fraction(0, 0) == (0.5, 0.5)
+def test_marker_fraction_maps_the_square_to_the_plotting_box(explorer):
+    left, bottom, width, height = MAP_AXES
+    assert explorer.marker_fraction(-3, 3) == pytest.approx((left, 1 - bottom - height))
+    assert explorer.marker_fraction(3, -3) == pytest.approx((left + width, 1 - bottom))
+    ring = 10 / MAP_PIXELS  # the ring's radius plus its line, as a fraction of the picture
+    for corner in ((-3, -3), (-3, 3), (3, -3), (3, 3)):
+        assert all(ring <= f <= 1 - ring for f in explorer.marker_fraction(*corner))
 
 
 def test_static_html_holds_one_frame_per_grid_point(explorer):

@@ -24,6 +24,9 @@ from .plots import figure_png, scatter_codes
 
 MAP_PIXELS = 300
 DIGIT_SCALE = 6
+# Where the plotting box sits in the map picture, as fractions (left, bottom, width, height):
+# the margins hold the axes' ticks and labels, and keep the marker whole at the corners.
+MAP_AXES = (0.16, 0.14, 0.8, 0.8)
 
 
 class LatentExplorer:
@@ -47,20 +50,25 @@ class LatentExplorer:
 
     def _render_map(self, data: MNIST | None, n_points: int) -> bytes:
         fig = plt.figure(figsize=(3, 3), dpi=MAP_PIXELS / 3)
-        ax = fig.add_axes((0, 0, 1, 1))
+        ax = fig.add_axes(MAP_AXES)
         ax.axhline(0, color="0.85", lw=0.8)
         ax.axvline(0, color="0.85", lw=0.8)
         if data is not None:
             scatter_codes(ax, self.model, data, n_points, size=2)
         ax.set_xlim(-self.limit, self.limit)
         ax.set_ylim(-self.limit, self.limit)
-        ax.axis("off")
+        ax.set_xlabel("$z_1$", fontsize=8, labelpad=1)
+        ax.set_ylabel("$z_2$", fontsize=8, labelpad=1)
+        ax.tick_params(labelsize=7, length=2, pad=1)
         return figure_png(fig, dpi=MAP_PIXELS / 3)
 
     def marker_fraction(self, z1: float, z2: float) -> tuple[float, float]:
-        """Where z sits on the map, as fractions of its width (from the left) and height (top)."""
+        """Where z sits on the map picture, as fractions of its width (from the left) and
+        height (from the top); the plotting box is ``MAP_AXES`` of the picture."""
+        left, bottom, width, height = MAP_AXES
         span = 2 * self.limit
-        return (z1 + self.limit) / span, 1 - (z2 + self.limit) / span
+        return (left + width * (z1 + self.limit) / span,
+                1 - bottom - height * (z2 + self.limit) / span)
 
     @torch.no_grad()
     def digit_png(self, z1: float, z2: float, digit: int | None = None,
@@ -124,7 +132,8 @@ class LatentExplorer:
 
         uid = f"vae-explorer-{uuid.uuid4().hex[:8]}"
         middle = self.steps // 2
-        config = {"steps": self.steps, "limit": self.limit, "frames": self.frames()}
+        config = {"steps": self.steps, "limit": self.limit, "frames": self.frames(),
+                  "axes": MAP_AXES}
         map_src = "data:image/png;base64," + base64.b64encode(self._map_png).decode("ascii")
         sliders = "".join(
             f'<label style="display:block">{name} <input type="range" class="{cls}" min="0" '
@@ -175,8 +184,9 @@ _STATIC_TEMPLATE = """
       var i1 = Number(s1.value), i2 = Number(s2.value), frame = (d * n + i2) * n + i1;
       digit.src = "data:image/png;base64," + config.frames[frame];
       digit.dataset.frame = frame;
-      marker.style.left = (100 * i1 / (n - 1)) + "%";
-      marker.style.top = (100 * (1 - i2 / (n - 1))) + "%";
+      var box = config.axes;  // left, bottom, width, height of the plotting box
+      marker.style.left = (100 * (box[0] + box[2] * i1 / (n - 1))) + "%";
+      marker.style.top = (100 * (1 - box[1] - box[3] * i2 / (n - 1))) + "%";
       root.querySelector(".z1-value").textContent = z(i1).toFixed(2);
       root.querySelector(".z2-value").textContent = z(i2).toFixed(2);
     }}

@@ -25,6 +25,7 @@ from pathlib import Path
 import nbformat
 import zmq
 from docutils import nodes
+from jupyter_client.manager import KernelManager
 from myst_nb.sphinx_ import NbMetadataCollector
 from nbclient import NotebookClient
 from sphinx.application import Sphinx
@@ -71,9 +72,8 @@ def say_which_run_again(app: Sphinx, env: BuildEnvironment, docnames: list[str])
 def drop_stored_outputs(app: Sphinx, docname: str, source: list[str]) -> None:
     """``source-read``: empty every code cell's outputs before myst-nb parses the notebook, so
     that no output from another run can appear on the page."""
-    if app.config.nb_execution_mode == "off" or not str(app.env.doc2path(docname)).endswith(
-        ".ipynb"
-    ):
+    is_notebook = str(app.env.doc2path(docname)).endswith(".ipynb")
+    if not is_notebook or app.config.nb_execution_mode == "off":
         return
     notebook = nbformat.reads(source[0], as_version=nbformat.NO_CONVERT)
     for cell in notebook.cells:
@@ -145,8 +145,6 @@ def encrypt_kernel_connections() -> None:
     Provisioning keys is the fix it names that works on every platform (IPC sockets do not
     exist on Windows); ``auto`` applies it only to kernels whose kernelspec declares support.
     """
-    from jupyter_client.manager import KernelManager
-
     trait = KernelManager.class_traits().get("transport_encryption")
     if trait is None or not zmq.has("curve"):
         logger.info(
