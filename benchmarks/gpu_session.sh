@@ -20,10 +20,10 @@ log() { tee -a "$OUT/gpu_session.log"; }
 python3 -c "import torch; print('torch', torch.__version__, torch.cuda.get_device_name())" | log
 # The repo's pytest options name nbval, which the machine lacks: clear them.
 python3 -m pytest -q -p no:cacheprovider -o addopts="" tests/test_training.py \
-    tests/test_models_beyond_the_seed.py -k "cuda or seed_table or conditional" 2>&1 | log
+    tests/test_models_beyond_the_basics.py -k "cuda or tutorial_table or conditional" 2>&1 | log
 python3 benchmarks/bench_training.py --device cuda --epochs 5 \
     --record benchmarks/results.json 2>&1 | log
-python3 benchmarks/profile_seed.py --device cuda --record benchmarks/results.json 2>&1 | log
+python3 benchmarks/profile_tutorial.py --device cuda --record benchmarks/results.json 2>&1 | log
 python3 benchmarks/long_run.py --device cuda --cuda-graph --max-epochs 200 \
     --record benchmarks/results.json 2>&1 | tr '\r' '\n' | tail -n 3 | log
 cp benchmarks/results.json "$OUT/"

@@ -1,11 +1,11 @@
-"""A long run of the seed's model and recipe: how many epochs and how much time to a target.
+"""A long run of the original tutorial's model and recipe: how many epochs and seconds to a target.
 
     python benchmarks/long_run.py --target 138 --max-epochs 200 --record benchmarks/results.json
 
 Trains ``VAE()`` (784-512-2-512-784) with Adam(lr=1e-3) and batch 128 on the full training set,
 measures the test negative ELBO after every epoch, and stops at the first epoch that reaches
-``--target`` nats (or after ``--max-epochs``). The training recipe is the seed's; only the number
-of epochs grows. ``seconds`` is the whole run's wall time (test evaluations included);
+``--target`` nats (or after ``--max-epochs``). The training recipe is the tutorial's; only the
+number of epochs grows. ``seconds`` is the whole run's wall time (test evaluations included);
 ``training_seconds`` counts the training epochs alone.
 """
 

@@ -29,8 +29,8 @@ def _numbers(results: dict) -> set[str]:
 
 def test_results_file_has_the_cpu_benchmark_and_profile():
     cpu = json.loads(RESULTS.read_text())["training_cpu"]
-    assert abs(cpu["speedup"] - cpu["seed_s_per_epoch"] / cpu["helpers_s_per_epoch"]) < 0.01
-    assert "data loading" in json.loads(RESULTS.read_text())["seed_profile_cpu"]
+    assert abs(cpu["speedup"] - cpu["tutorial_s_per_epoch"] / cpu["helpers_s_per_epoch"]) < 0.01
+    assert "data loading" in json.loads(RESULTS.read_text())["tutorial_profile_cpu"]
 
 
 def test_prose_types_no_measured_figure():
@@ -42,15 +42,16 @@ def test_prose_types_no_measured_figure():
 def test_page_prints_whatever_the_results_file_holds(tmp_path):
     fake = {
         "training_cpu": {"device": "cpu (7 threads)", "torch": "9.9", "date": "2031-01-02",
-                         "epochs": 4, "seed_s_per_epoch": 12.3456, "helpers_s_per_epoch": 3.2109,
-                         "seed_final_loss": 171.71, "helpers_final_loss": 170.07,
+                         "epochs": 4, "tutorial_s_per_epoch": 12.3456,
+                         "helpers_s_per_epoch": 3.2109,
+                         "tutorial_final_loss": 171.71, "helpers_final_loss": 170.07,
                          "speedup": 3.85},
         "training_cuda": {"device": "Fancy GPU 9000", "torch": "9.9", "date": "2031-01-03",
-                          "epochs": 5, "seed_s_per_epoch": 2.5, "helpers_s_per_epoch": 0.125,
-                          "seed_final_loss": 160.5, "helpers_final_loss": 161.25,
+                          "epochs": 5, "tutorial_s_per_epoch": 2.5, "helpers_s_per_epoch": 0.125,
+                          "tutorial_final_loss": 160.5, "helpers_final_loss": 161.25,
                           "speedup": 20.0, "graph_s_per_epoch": 0.0432, "graph_speedup": 57.87,
                           "graph_final_loss": 161.0, "graph_record_seconds": 0.8},
-        "seed_profile_cpu": {"device": "cpu (7 threads)", "torch": "9.9", "data loading": 6.5,
+        "tutorial_profile_cpu": {"device": "cpu (7 threads)", "torch": "9.9", "data loading": 6.5,
                              "forward and loss": 3.5},
         "long_run_cpu": {"device": "cpu (7 threads)", "torch": "9.9", "date": "2031-01-02",
                          "target": 138.0, "reached": True, "epochs": 3, "seconds": 77.0,

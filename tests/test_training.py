@@ -16,7 +16,7 @@ from vae_helpers.training import (
 SEED_LOSSES = [186.35, 165.49, 161.61, 159.34, 157.57]
 
 
-def test_reproduces_the_seed_table(mnist_train):
+def test_reproduces_the_tutorial_table(mnist_train):
     torch.manual_seed(2)
     model = VAE()
     history = fit(model, mnist_train, epochs=5, progress=False)

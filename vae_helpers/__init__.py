@@ -16,6 +16,7 @@ from .evaluation import (
     grid_log_likelihood,
     iw_log_likelihood,
     kl_per_dimension,
+    log_weights,
     mean_negative_elbo,
     rate_and_distortion,
 )
@@ -99,6 +100,7 @@ __all__ = [
     "load_mnist",
     "load_or_train",
     "log_bernoulli",
+    "log_weights",
     "log_normal_diag",
     "log_standard_normal",
     "make_likelihood",

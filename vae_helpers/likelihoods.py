@@ -93,9 +93,9 @@ class GaussianPixels(PixelLikelihood):
     ``sigma``: a number (fixed); ``None`` (log sigma learned by gradient steps with the
     networks, started at 0.1); or ``"calibrated"``: in training, each batch uses the sigma that is
     optimal for it, sigma^2 = its mean squared error per pixel (Rybkin et al. 2021), and a running
-    average of those (over the last twenty batches or so) is kept for evaluation. With sigma fixed, -log p(x|z) =
-    ||x - mean||^2 / (2 sigma^2) + constant: a squared-error loss, and the ELBO becomes the
-    beta-VAE objective with beta = 2 sigma^2 on that error.
+    average of those (over the last twenty batches or so) is kept for evaluation. With sigma
+    fixed, -log p(x|z) = ||x - mean||^2 / (2 sigma^2) + constant: a squared-error loss, and the
+    ELBO becomes the beta-VAE objective with beta = 2 sigma^2 on that error.
     """
 
     name = "gaussian"

@@ -1,6 +1,6 @@
-"""Where one epoch of the seed pipeline spends its time, stage by stage.
+"""Where one epoch of the original tutorial's pipeline spends its time, stage by stage.
 
-    python benchmarks/profile_seed.py --device cpu --record benchmarks/results.json
+    python benchmarks/profile_tutorial.py --device cpu --record benchmarks/results.json
 
 Stages: drawing a batch from the DataLoader (PIL images through ``ToTensor``, then collation),
 the copy to the device, forward pass and loss, backward pass, ``loss.item()`` and the Adam step.
@@ -19,7 +19,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from bench_training import record  # noqa: E402
-from seed_pipeline import SeedVAE, seed_loader, seed_loss  # noqa: E402
+from tutorial_pipeline import TutorialVAE, tutorial_loader, tutorial_loss  # noqa: E402
 
 from vae_helpers import best_device, data_root, describe_device  # noqa: E402
 
@@ -29,7 +29,7 @@ STAGES = ("data loading", "copy to device", "forward and loss", "backward", "los
 
 def profile_epoch(device: torch.device, root: str) -> dict[str, float]:
     torch.manual_seed(0)
-    model = SeedVAE().to(device)
+    model = TutorialVAE().to(device)
     optimizer = torch.optim.Adam(model.parameters())
     seconds = dict.fromkeys(STAGES, 0.0)
     clock = time.perf_counter
@@ -41,7 +41,7 @@ def profile_epoch(device: torch.device, root: str) -> dict[str, float]:
         seconds[stage] += now - start
         return now
 
-    batches = iter(seed_loader(root))
+    batches = iter(tutorial_loader(root))
     start = clock()
     for data, _ in batches:
         start = lap("data loading", start)
@@ -49,7 +49,7 @@ def profile_epoch(device: torch.device, root: str) -> dict[str, float]:
         start = lap("copy to device", start)
         optimizer.zero_grad()
         recon, mu, log_var = model(data)
-        loss = seed_loss(recon, data, mu, log_var)
+        loss = tutorial_loss(recon, data, mu, log_var)
         start = lap("forward and loss", start)
         loss.backward()
         start = lap("backward", start)
@@ -70,11 +70,11 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     profile_epoch(device, str(data_root(args.data_dir)))  # warm-up epoch
     seconds = profile_epoch(device, str(data_root(args.data_dir)))
     total = sum(seconds.values())
-    print(f"seed pipeline, one epoch on {describe_device(device)}: {total:.2f} s")
+    print(f"original tutorial's pipeline, one epoch on {describe_device(device)}: {total:.2f} s")
     for stage, value in seconds.items():
         print(f"  {stage:18s} {value:7.3f} s  {100 * value / total:5.1f} %")
     if args.record:
-        record(Path(args.record), "seed_profile_" + device.type,
+        record(Path(args.record), "tutorial_profile_" + device.type,
                {"device": describe_device(device), "torch": torch.__version__, **seconds})
     return seconds
 

@@ -1,8 +1,8 @@
-"""The seed notebook's training pipeline, kept as the baseline the benchmarks compare against.
+"""The original tutorial's training pipeline, kept as the baseline the benchmarks compare against.
 
 DataLoader over torchvision's MNIST with ``transforms.ToTensor`` (one PIL image at a time), a
 per-batch copy to the device, a sigmoid output and ``binary_cross_entropy`` on probabilities,
-and a ``loss.item()`` host sync every step. Only two seed defects are mended so it runs here:
+and a ``loss.item()`` host sync every step. Only two of its defects are mended so it runs here:
 ``.to(device)`` instead of ``.cuda()``, and ``torch.sigmoid`` instead of the deprecated
 ``F.sigmoid``.
 """
@@ -15,7 +15,7 @@ from torch import nn
 from torchvision import datasets, transforms
 
 
-class SeedVAE(nn.Module):
+class TutorialVAE(nn.Module):
     def __init__(self, x_dim: int = 784, h_dim: int = 512, z_dim: int = 2) -> None:
         super().__init__()
         self.fc1 = nn.Linear(x_dim, h_dim)
@@ -31,26 +31,26 @@ class SeedVAE(nn.Module):
         return torch.sigmoid(self.fc4(F.relu(self.fc3(z)))), mu, log_var
 
 
-def seed_loss(recon_x, x, mu, log_var):
+def tutorial_loss(recon_x, x, mu, log_var):
     bce = F.binary_cross_entropy(recon_x, x.view(-1, 784), reduction="sum")
     kld = -0.5 * torch.sum(1 + log_var - mu.pow(2) - log_var.exp())
     return bce + kld
 
 
-def seed_loader(root: str, batch_size: int = 128) -> torch.utils.data.DataLoader:
+def tutorial_loader(root: str, batch_size: int = 128) -> torch.utils.data.DataLoader:
     dataset = datasets.MNIST(root, train=True, transform=transforms.ToTensor(), download=False)
     return torch.utils.data.DataLoader(dataset, batch_size=batch_size, shuffle=True)
 
 
-def seed_train_epoch(model, optimizer, loader, device) -> float:
-    """One epoch exactly as the seed runs it; returns the average loss per example."""
+def tutorial_train_epoch(model, optimizer, loader, device) -> float:
+    """One epoch exactly as the original tutorial runs it; returns the average loss per example."""
     model.train()
     train_loss = 0.0
     for data, _ in loader:
         data = data.to(device)
         optimizer.zero_grad()
         recon, mu, log_var = model(data)
-        loss = seed_loss(recon, data, mu, log_var)
+        loss = tutorial_loss(recon, data, mu, log_var)
         loss.backward()
         train_loss += loss.item()
         optimizer.step()
@@ -58,22 +58,23 @@ def seed_train_epoch(model, optimizer, loader, device) -> float:
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Train with the seed pipeline and print its lines: ``python benchmarks/seed_pipeline.py``."""
+    """Train with the original tutorial's pipeline and print its lines:
+    ``python benchmarks/tutorial_pipeline.py``."""
     import argparse
 
     from vae_helpers import best_device, data_root
 
-    parser = argparse.ArgumentParser(description="the seed notebook's training, as a script")
+    parser = argparse.ArgumentParser(description="the original tutorial's training, as a script")
     parser.add_argument("--epochs", type=int, default=5)
     parser.add_argument("--data-dir", default=None)
     args = parser.parse_args(argv)
     device = best_device()
     torch.manual_seed(0)
-    model = SeedVAE().to(device)
+    model = TutorialVAE().to(device)
     optimizer = torch.optim.Adam(model.parameters())
-    loader = seed_loader(str(data_root(args.data_dir)))
+    loader = tutorial_loader(str(data_root(args.data_dir)))
     for epoch in range(1, args.epochs + 1):
-        loss = seed_train_epoch(model, optimizer, loader, device)
+        loss = tutorial_train_epoch(model, optimizer, loader, device)
         print(f"====> Epoch: {epoch} Average loss: {loss:.4f}")
 
 
