@@ -34,9 +34,9 @@ def test_bernoulli_pixels_are_torchs_bernoulli_and_the_tutorials_cross_entropy()
     binary = torch.tensor([[0.0, 1, 0, 1, 1, 0, 1, 0, 1]], dtype=torch.float64)
     expected = Bernoulli(logits=LOGITS).log_prob(binary).sum(-1)
     assert torch.allclose(BernoulliPixels().log_prob(binary, LOGITS), expected)
-    grey = torch.linspace(0, 1, 9, dtype=torch.float64).unsqueeze(0)
-    cross_entropy = F.binary_cross_entropy_with_logits(LOGITS, grey, reduction="none").sum(-1)
-    assert torch.allclose(BernoulliPixels().log_prob(grey, LOGITS), -cross_entropy)
+    gray = torch.linspace(0, 1, 9, dtype=torch.float64).unsqueeze(0)
+    cross_entropy = F.binary_cross_entropy_with_logits(LOGITS, gray, reduction="none").sum(-1)
+    assert torch.allclose(BernoulliPixels().log_prob(gray, LOGITS), -cross_entropy)
 
 
 def test_continuous_bernoulli_matches_torch_everywhere_including_near_one_half():

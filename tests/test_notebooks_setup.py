@@ -130,3 +130,32 @@ def test_setup_cell_is_the_first_code_cell_and_hidden_in_the_book():
     for path in NOTEBOOKS:
         first = next(c for c in _cells(path) if c["cell_type"] == "code")
         assert "hide-input" in first["metadata"].get("tags", [])
+
+
+CHECKED = "# NBVAL_CHECK_OUTPUT"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_only_the_cells_nbval_checks_carry_stored_outputs(path):
+    """No figure, timing or number from another machine is stored in a chapter; the book shows
+    its own build's outputs (``.ci/refresh_notebooks.py`` keeps exactly the checked ones)."""
+    for cell in _cells(path):
+        if cell["cell_type"] != "code":
+            continue
+        checked = "".join(cell["source"]).lstrip().startswith(CHECKED)
+        assert bool(cell["outputs"]) == checked, "".join(cell["source"])[:80]
+
+
+BRITISH = re.compile(r"\b(\w*(?:optimis|maximis|minimis|normalis|regularis|initialis|generalis|"
+                     r"recognis|organis|summaris|visualis|parameteris|vectoris|synchronis)\w*|"
+                     r"colour\w*|behaviour\w*|neighbour\w*|favour\w*|"
+                     r"centre[sd]?|modelling|modelled|labelled|labelling|grey)\b", re.IGNORECASE)
+
+
+def test_one_spelling_convention_american_as_in_pytorch():
+    texts = {path.name: "".join("".join(c["source"]) for c in _cells(path))
+             for path in NOTEBOOKS}
+    for path in [*ROOT.glob("book/*.md"), ROOT / "README.md", *ROOT.glob("vae_helpers/*.py")]:
+        texts[str(path.relative_to(ROOT))] = path.read_text()
+    found = {name: sorted(set(BRITISH.findall(text))) for name, text in texts.items()}
+    assert not {name: words for name, words in found.items() if words}

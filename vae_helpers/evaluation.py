@@ -1,7 +1,7 @@
 """Held-out numbers: the test negative ELBO, rate and distortion, and log p(x) estimates.
 
 Each function takes an ``MNIST`` split (images and labels, needed by conditional models). Every
-figure is under the model's own pixel likelihood (``model.likelihood``): for grey-level images
+figure is under the model's own pixel likelihood (``model.likelihood``): for gray-level images
 with Bernoulli pixels it is the original tutorial's cross-entropy, a surrogate, not a density.
 """
 
@@ -27,7 +27,7 @@ def rate_and_distortion(model: LatentVariableModel, data: MNIST,
                         batch_size: int = 2000) -> tuple[float, float]:
     """Average rate KL(q(z|x) || p(z)) and distortion -log p(x|z) (one z each), in nats.
 
-    Their sum is the negative ELBO; a beta-VAE minimises distortion + beta * rate.
+    Their sum is the negative ELBO; a beta-VAE minimizes distortion + beta * rate.
     """
     was_training = model.training
     model.eval()

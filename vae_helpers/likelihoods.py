@@ -4,7 +4,7 @@ Every model's decoder returns one real number ``a_i`` per pixel (a logit); the l
 those into log p(x | z) and into the pixel means shown in figures:
 
 - ``"bernoulli"``: pixels in {0, 1} with P(x_i = 1) = sigmoid(a_i). A distribution for binary
-  images; on grey levels in (0, 1) it is the original tutorial's cross-entropy, a surrogate
+  images; on gray levels in (0, 1) it is the original tutorial's cross-entropy, a surrogate
   that is not normalized (the likelihood chapter explains).
 - ``"continuous_bernoulli"``: the normalized density on [0, 1] of Loaiza-Ganem & Cunningham
   (2019), ``torch.distributions.ContinuousBernoulli(logits=a)``.

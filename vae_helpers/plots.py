@@ -72,14 +72,14 @@ def encode_means(
 
 
 def scatter_codes(ax, model: LatentVariableModel, data: MNIST, n: int = 5000, size: float = 3):
-    """Scatter the posterior means of ``n`` examples on ``ax``, one colour per digit."""
+    """Scatter the posterior means of ``n`` examples on ``ax``, one color per digit."""
     mu, labels = encode_means(model, data, n)
     return ax.scatter(mu[:, 0], mu[:, 1], c=labels, cmap="tab10", s=size, vmin=-0.5, vmax=9.5)
 
 
 def plot_latent_map(model: LatentVariableModel, data: MNIST, n: int = 5000,
                     limit: float | None = 3.0, ax=None):
-    """The posterior means of ``n`` examples in the 2-D latent plane, coloured by digit."""
+    """The posterior means of ``n`` examples in the 2-D latent plane, colored by digit."""
     if model.nz != 2:
         raise ValueError(f"The latent map needs a 2-D latent space (nz=2), not nz={model.nz}.")
     ax = ax or plt.figure(figsize=(6.5, 5.5)).gca()

@@ -133,7 +133,7 @@ class CudaGraphEpoch:
     buffers that are refilled before each replay, so every epoch is a fresh shuffle, as eagerly.
 
     Recording needs a CUDA device and an Adam optimizer that keeps its state on the device: fused
-    (as ``make_optimizer`` builds it) or ``capturable``. Before recording, real steps initialise
+    (as ``make_optimizer`` builds it) or ``capturable``. Before recording, real steps initialize
     Adam's state and the CUDA libraries; the parameters, the optimizer state and the random state
     are then put back as they were. The graph keeps the addresses of the parameters, gradients
     and optimizer state: update them in place only (``load_state_dict`` of the model does; that
@@ -190,7 +190,7 @@ def warm_up_and_restore(model: nn.Module, optimizer: torch.optim.Optimizer,
     parameters and buffers, the optimizer's state (zeros where it had none: Adam's starting
     state) and the random state.
 
-    Lazy initialisation (Adam's state, the CUDA libraries' workspaces) happens during such a run;
+    Lazy initialization (Adam's state, the CUDA libraries' workspaces) happens during such a run;
     a CUDA graph must not record it, and wants it done on a side stream.
     """
     weights = {name: tensor.clone() for name, tensor in model.state_dict().items()}
