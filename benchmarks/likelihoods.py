@@ -5,7 +5,8 @@
 Trains the book's MLP (784-512-nz-512-784, ReLU, Bernoulli pixels) with the original tutorial's
 recipe (Adam 1e-3, batch 128) on dynamically binarized training images, for each (nz, epochs)
 row, and estimates the test log-likelihood on the test set binarized once (seed 0): the ELBO,
-the importance-weighted bounds L_k, and, for nz = 2, log p(x) by summing over a grid of codes.
+the importance-weighted bounds L_k, and, for nz = 2, log p(x) by summing over a grid of codes
+(which replaces L_1000 there).
 The likelihood chapter prints these rows beside the published ones.
 """
 
@@ -38,10 +39,13 @@ KS = (1, 100, 1000)
 
 
 def evaluate(model, test, ks=KS) -> dict:
-    """ELBO and L_k (nats per image) on ``test``, and the grid integral for a 2-D model."""
+    """ELBO and L_k (nats per image) on ``test``; for a 2-D model, log p(x) itself by the grid
+    integral instead of the costly L_1000 (it is what L_k tends to)."""
     torch.manual_seed(0)
     figures = {"elbo": round(-mean_negative_elbo(model, test), 3)}
     for k in ks:
+        if k > 100 and model.nz == 2:
+            continue
         figures[f"L_{k}"] = round(iw_log_likelihood(model, test, k, max_samples=200_000), 3)
     if model.nz == 2:
         figures["grid_log_px"] = round(float(grid_log_likelihood(model, test).mean()), 3)
