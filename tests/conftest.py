@@ -10,10 +10,15 @@ import torch
 from vae_helpers import VAE, data_root, load_mnist
 
 
+def in_ci() -> bool:
+    """True under a CI run: ``CI`` set to anything but empty, ``false``, ``0`` or ``no``."""
+    return os.environ.get("CI", "").strip().lower() not in ("", "false", "0", "no")
+
+
 def _require_mnist() -> None:
     if not (data_root() / "MNIST" / "raw" / "train-images-idx3-ubyte").is_file():
         message = f"MNIST not found under {data_root()}; set VAE_DATA_DIR."
-        if os.environ.get("CI"):
+        if in_ci():
             pytest.fail(message)
         pytest.skip(message)
 

@@ -24,6 +24,7 @@ from urllib.parse import urlparse
 
 import pytest
 import yaml
+from conftest import in_ci
 
 ROOT = Path(__file__).resolve().parents[1]
 HTML = ROOT / "_build" / "html"
@@ -53,12 +54,8 @@ PAGES = [*_toc_pages(), "genindex", "prf-prf"]
 NOTEBOOK_PAGES = [page for page in PAGES if (ROOT / f"{page}.ipynb").is_file()]
 
 
-def _under_ci() -> bool:
-    return os.environ.get("CI", "").strip().lower() not in ("", "0", "false", "no")
-
-
 def _unavailable(reason: str) -> None:
-    if _under_ci():
+    if in_ci():
         pytest.fail(f"{reason} (browser tests must run under CI)")
     pytest.skip(reason)
 
