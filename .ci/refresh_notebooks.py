@@ -21,14 +21,20 @@ CHECKED = "# NBVAL_CHECK_OUTPUT"
 
 
 def strip_unchecked(notebook: nbformat.NotebookNode) -> None:
-    """Drop outputs and execution counts of every code cell that nbval does not check."""
+    """Drop the outputs and execution counts of every code cell that nbval does not check, and
+    number the checked ones 1, 2, ... (nbval refuses stored outputs without a count)."""
+    checked = 0
     for cell in notebook.cells:
         if cell.cell_type != "code":
             continue
-        cell.execution_count = None
-        for output in cell.outputs:
-            output.pop("execution_count", None)
-        if not cell.source.lstrip().startswith(CHECKED):
+        if cell.source.lstrip().startswith(CHECKED):
+            checked += 1
+            cell.execution_count = checked
+            for output in cell.outputs:
+                if "execution_count" in output:
+                    output.execution_count = checked
+        else:
+            cell.execution_count = None
             cell.outputs = []
 
 
