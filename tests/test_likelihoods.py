@@ -222,3 +222,15 @@ def test_calibrated_sigma_uses_each_batch_optimum_and_keeps_a_running_average(mn
         mse = (images.images - torch.sigmoid(logits)).pow(2).mean().item()
     assert model.likelihood.sigma ** 2 == pytest.approx(mse, rel=0.1)
     assert model.config["sigma"] == "calibrated"
+
+
+@pytest.mark.parametrize("name, sigma", [("bernoulli", 0.1), ("continuous_bernoulli", 0.1),
+                                         ("gaussian", 0.1), ("gaussian", "calibrated")])
+def test_every_likelihood_gives_pixel_means_and_draws(name, sigma):
+    torch.manual_seed(0)
+    model = VAE(nh=16, likelihood=name, sigma=sigma)
+    means = model.sample(6)
+    assert means.shape == (6, 784) and bool(((means >= 0) & (means <= 1)).all())
+    assert model.sample(6, pixels="draw").shape == (6, 784)
+    assert torch.allclose(model.probabilities(torch.zeros(1, 2)),
+                          model.likelihood.mean(model.decode(torch.zeros(1, 2))))

@@ -27,34 +27,50 @@ LIKELIHOODS = ("bernoulli", "continuous_bernoulli", "gaussian")
 
 
 class PixelLikelihood(nn.Module):
-    """log p(x | z) summed over pixels, from the decoder's logits, and the pixel means."""
+    """What a pixel likelihood provides: log p(x | z) summed over pixels, from the decoder's
+    logits, for matched and for all pairs of images and codes; the pixel means; draws."""
 
-    name = "bernoulli"
+    name: str
 
     def log_prob(self, x: torch.Tensor, logits: torch.Tensor) -> torch.Tensor:
         """log p(x | z) per example (summed over the last axis); broadcasts x over samples."""
-        return log_bernoulli(x, logits)
+        raise NotImplementedError
 
     def log_prob_pairs(self, x: torch.Tensor, logits: torch.Tensor) -> torch.Tensor:
         """log p(x_n | z_g) for every image n (rows of ``x``) and decoded code g (rows of
-        ``logits``): shape (N, G), computed as matrix products, without an (N, G, 784) tensor.
-        For Bernoulli pixels log p = x . a - sum softplus(a)."""
-        return x @ logits.T - F.softplus(logits).sum(-1)
+        ``logits``): shape (N, G), computed as matrix products, without an (N, G, 784) tensor."""
+        raise NotImplementedError
 
     def mean(self, logits: torch.Tensor) -> torch.Tensor:
         """E[x | z]: what figures show as the decoded image."""
-        return torch.sigmoid(logits)
+        raise NotImplementedError
 
-    def sample(self, logits: torch.Tensor, generator: torch.Generator | None = None):
+    def sample(self, logits: torch.Tensor,
+               generator: torch.Generator | None = None) -> torch.Tensor:
         """One draw x ~ p(x | z) (the mean is a blurred summary of these)."""
-        return torch.bernoulli(torch.sigmoid(logits), generator=generator)
+        raise NotImplementedError
 
 
 class BernoulliPixels(PixelLikelihood):
     """Independent Bernoulli pixels: ``torch.distributions.Bernoulli(logits=a)``."""
 
+    name = "bernoulli"
 
-class ContinuousBernoulliPixels(PixelLikelihood):
+    def log_prob(self, x: torch.Tensor, logits: torch.Tensor) -> torch.Tensor:
+        return log_bernoulli(x, logits)
+
+    def log_prob_pairs(self, x: torch.Tensor, logits: torch.Tensor) -> torch.Tensor:
+        return x @ logits.T - F.softplus(logits).sum(-1)  # x . a - sum softplus(a)
+
+    def mean(self, logits: torch.Tensor) -> torch.Tensor:
+        return torch.sigmoid(logits)
+
+    def sample(self, logits: torch.Tensor,
+               generator: torch.Generator | None = None) -> torch.Tensor:
+        return torch.bernoulli(torch.sigmoid(logits), generator=generator)
+
+
+class ContinuousBernoulliPixels(BernoulliPixels):
     """The continuous Bernoulli density on [0, 1]^784: the Bernoulli formula times C(lambda).
 
     With lambda = sigmoid(a), the normalizer is C = 2 artanh(1 - 2 lambda) / (1 - 2 lambda),
@@ -81,7 +97,8 @@ class ContinuousBernoulliPixels(PixelLikelihood):
     def mean(self, logits: torch.Tensor) -> torch.Tensor:
         return torch.distributions.ContinuousBernoulli(logits=logits, validate_args=False).mean
 
-    def sample(self, logits: torch.Tensor, generator: torch.Generator | None = None):
+    def sample(self, logits: torch.Tensor,
+               generator: torch.Generator | None = None) -> torch.Tensor:
         # Inverse-CDF sampling; torch's own sampler takes no generator.
         u = torch.rand(logits.shape, generator=generator, device=logits.device)
         return torch.distributions.ContinuousBernoulli(logits=logits, validate_args=False).icdf(u)
@@ -138,13 +155,17 @@ class GaussianPixels(PixelLikelihood):
         return -(0.5 * squared * torch.exp(-2 * log_sigma) + log_sigma
                  + 0.5 * math.log(2 * math.pi)).sum(-1)
 
+    def mean(self, logits: torch.Tensor) -> torch.Tensor:
+        return torch.sigmoid(logits)
+
     def log_prob_pairs(self, x: torch.Tensor, logits: torch.Tensor) -> torch.Tensor:
         mean = torch.sigmoid(logits)
         squared = (x.pow(2).sum(-1, keepdim=True) - 2 * x @ mean.T + mean.pow(2).sum(-1))
         constant = x.shape[-1] * (self.log_sigma + 0.5 * math.log(2 * math.pi))
         return -0.5 * squared * torch.exp(-2 * self.log_sigma) - constant
 
-    def sample(self, logits: torch.Tensor, generator: torch.Generator | None = None):
+    def sample(self, logits: torch.Tensor,
+               generator: torch.Generator | None = None) -> torch.Tensor:
         noise = torch.randn(logits.shape, generator=generator, device=logits.device)
         return torch.sigmoid(logits) + self.log_sigma.exp() * noise
 
