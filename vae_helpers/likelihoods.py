@@ -124,6 +124,7 @@ class GaussianPixels(PixelLikelihood):
         if not (fixed or sigma is None or sigma == "calibrated"):
             raise ValueError("sigma must be a positive number, None (learned) or 'calibrated', "
                              f"not {sigma!r}.")
+        self.setting = sigma  # as given: what rebuilds this likelihood
         self.mode = "fixed" if fixed else ("learned" if sigma is None else "calibrated")
         start = torch.tensor(math.log(float(sigma) if fixed else 0.1))
         if self.mode == "learned":

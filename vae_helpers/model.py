@@ -34,7 +34,6 @@ class LatentVariableModel(nn.Module):
 
     def _set_likelihood(self, likelihood: str, sigma: float | str | None) -> None:
         self.likelihood = make_likelihood(likelihood, sigma)
-        self._sigma = sigma
 
     @property
     def sizes(self) -> dict[str, int]:
@@ -49,7 +48,7 @@ class LatentVariableModel(nn.Module):
         if self.likelihood.name != "bernoulli":
             config["likelihood"] = self.likelihood.name
         if self.likelihood.name == "gaussian":
-            config["sigma"] = self._sigma
+            config["sigma"] = self.likelihood.setting
         return config
 
     def given(self, labels: torch.Tensor) -> tuple:
