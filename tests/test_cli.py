@@ -1,10 +1,15 @@
 import re
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 import torch
 
-from vae_helpers import train_model
+from vae_helpers import load_checkpoint, train_model
 from vae_helpers.__main__ import build_parser, main, program_name
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_train_prints_each_epoch_line_as_it_ends_and_says_no_checkpoint(mnist_train, capsys):
@@ -77,3 +82,286 @@ def test_cpu_numbers_do_not_depend_on_the_progress_bar(mnist_train):
     runs = [train_model(mnist_train[:400], epochs=1, nh=16, progress=flag)[1].train_loss
             for flag in (False, True)]
     assert runs[0] == runs[1] and torch.isfinite(torch.tensor(runs[0])).all()
+
+
+# --- Everything is checked before the first epoch; each failure is one line, no traceback ---
+
+def _fails_with(capsys, argv: list[str], status: int, *fragments: str) -> str:
+    """Run the command line in-process; it must exit with ``status`` and one stderr line."""
+    try:
+        code = main(argv)
+    except SystemExit as exit_:  # argparse's own mistakes
+        code = exit_.code
+    err = capsys.readouterr().err
+    assert code == status, err
+    assert err.count("\n") == 1 and "Traceback" not in err, err
+    for fragment in fragments:
+        assert fragment in err, err
+    return err
+
+
+@pytest.mark.parametrize("value", ["0", "-3", "1.5", "many"])
+def test_batch_size_must_be_a_positive_integer(capsys, value):
+    _fails_with(capsys, ["train", "--batch-size", value], 2,
+                "argument --batch-size: must be a positive integer", repr(value))
+
+
+@pytest.mark.parametrize("option, value", [("--lr", "0"), ("--lr", "nan"), ("--nh", "0"),
+                                           ("--epochs", "-1"), ("--subset", "0")])
+def test_other_numbers_are_checked_by_the_parser(capsys, option, value):
+    _fails_with(capsys, ["train", option, value], 2, f"argument {option}: must be")
+
+
+def test_devices_that_do_not_exist_here_name_what_is_available(capsys, tmp_path):
+    """Checked before the data is read: the empty data folder is never reached."""
+    missing_gpu = f"cuda:{torch.cuda.device_count()}"
+    for device, fragment in ((missing_gpu, "is not available: this machine has"),
+                             ("tpu", "is not a device name"),
+                             ("meta", "cannot train these models here")):
+        err = _fails_with(capsys, ["train", "--device", device, "--data-dir", str(tmp_path)], 1,
+                          f"device '{device}'", fragment, "cpu")
+        assert "MNIST" not in err
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_sizes_that_cannot_be_allocated_are_refused_before_allocating(capsys, tmp_path):
+    _fails_with(capsys, ["train", "--nh", "100000000", "--data-dir", str(tmp_path)], 1,
+                "--nh 100000000", "GiB to train", "has")
+
+
+@pytest.mark.parametrize("kind", ["folder", "fifo", "device", "link to folder", "link to fifo",
+                                  "dangling link"])
+def test_save_targets_that_are_not_files_are_refused_and_kept(capsys, tmp_path, kind):
+    import os
+    import stat
+
+    folder, fifo = tmp_path / "folder", tmp_path / "fifo"
+    folder.mkdir()
+    os.mkfifo(fifo)
+    target = {"folder": folder, "fifo": fifo, "device": "/dev/null"}.get(kind)
+    if target is None:
+        target = tmp_path / "link"
+        pointee = {"link to folder": folder, "link to fifo": fifo,
+                   "dangling link": tmp_path / "absent"}[kind]
+        target.symlink_to(pointee)
+    before = os.lstat(target)
+    fragment = {"folder": "it is a folder", "fifo": "named pipe", "device": "character device",
+                "link to folder": "symbolic link to a folder",
+                "link to fifo": "symbolic link to a named pipe",
+                "dangling link": "does not exist"}[kind]
+    _fails_with(capsys, ["train", "--save", str(target), "--data-dir", str(tmp_path / "none")],
+                1, fragment)
+    after = os.lstat(target)
+    assert (before.st_mode, before.st_ino) == (after.st_mode, after.st_ino)
+    assert stat.S_ISFIFO(os.stat(fifo).st_mode) and folder.is_dir()
+    assert not (tmp_path / "none").exists()  # nothing was loaded, nothing trained
+
+
+def test_a_name_with_no_room_for_the_temporary_file_is_refused(capsys, tmp_path):
+    _fails_with(capsys, ["train", "--save", str(tmp_path / ("m" * 240))], 1,
+                "is too long", "temporary file")
+
+
+def test_a_folder_that_cannot_be_written_is_refused_before_training(capsys, tmp_path,
+                                                                   monkeypatch):
+    import tempfile
+
+    def refuse(*args, **kwargs):
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(tempfile, "mkstemp", refuse)
+    _fails_with(capsys, ["train", "--save", str(tmp_path / "m.pt"), "--data-dir",
+                         str(tmp_path / "none")], 1, "Cannot write in the folder",
+                "permission denied")
+
+
+def test_resume_needs_a_checkpoint_to_resume(capsys, tmp_path):
+    _fails_with(capsys, ["train", "--resume"], 1, "--resume needs --save FILE")
+    _fails_with(capsys, ["train", "--resume", "--save", str(tmp_path / "m.pt")], 1,
+                "nothing to resume")
+
+
+def test_unreadable_data_files_are_one_line_naming_the_file(capsys, tmp_path, monkeypatch):
+    import os
+
+    real_stat = os.stat
+
+    def no_access(path, *args, **kwargs):
+        if str(path).endswith("train-images-idx3-ubyte"):
+            raise PermissionError(13, "Permission denied", str(path))
+        return real_stat(path, *args, **kwargs)
+
+    monkeypatch.setattr(os, "stat", no_access)
+    _fails_with(capsys, ["train", "--no-progress"], 1, "Permission denied reading",
+                "train-images-idx3-ubyte")
+
+
+def test_a_full_disk_during_the_save_says_so_and_keeps_the_old_checkpoint(
+        mnist_train, capsys, tmp_path, monkeypatch):
+    import errno
+    import os
+
+    target = tmp_path / "m.pt"
+    assert main(["train", "--epochs", "1", "--subset", "300", "--nh", "16", "--no-progress",
+                 "--save", str(target)]) == 0
+    good = target.read_bytes()
+    capsys.readouterr()
+
+    def full(fd):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(os, "fsync", full)
+    err = _fails_with(capsys, ["train", "--epochs", "1", "--subset", "300", "--nh", "16",
+                               "--no-progress", "--save", str(target)], 1, "the disk is full",
+                      "unchanged")
+    assert "unexpected pos" not in err
+    assert target.read_bytes() == good and [p.name for p in tmp_path.iterdir()] == ["m.pt"]
+
+
+def test_resume_with_other_options_names_them(mnist_train, capsys, tmp_path):
+    target = tmp_path / "m.pt"
+    assert main(["train", "--epochs", "1", "--subset", "300", "--nh", "16", "--no-progress",
+                 "--save", str(target)]) == 0
+    capsys.readouterr()
+    _fails_with(capsys, ["train", "--epochs", "2", "--subset", "300", "--nh", "32",
+                         "--no-progress", "--save", str(target), "--resume"], 1,
+                "--nh 16 (not 32)")
+    assert main(["train", "--epochs", "1", "--subset", "300", "--nh", "16", "--no-progress",
+                 "--save", str(target), "--resume"]) == 0
+    assert "already holds 1 epochs; nothing to train" in capsys.readouterr().out
+
+
+def test_an_unexpected_error_is_one_line_unless_debugging(capsys, monkeypatch):
+    import vae_helpers.devices as devices
+
+    def broken(device=None):
+        raise KeyError("surprise")
+
+    monkeypatch.setattr(devices, "resolve_device", broken)
+    _fails_with(capsys, ["train"], 1, "unexpected KeyError", "VAE_DEBUG=1")
+    monkeypatch.setenv("VAE_DEBUG", "1")
+    with pytest.raises(KeyError):
+        main(["train"])
+
+
+# --- Real processes: closed standard output, file-size limit, signals, resume ---
+
+TRAIN = [sys.executable, "-m", "vae_helpers", "train", "--no-progress", "--nh", "64"]
+
+
+def _environment() -> dict:
+    import os
+
+    return {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
+
+
+def _temporaries(folder) -> list[str]:
+    return [p.name for p in folder.iterdir() if p.name.endswith(".tmp")]
+
+
+def test_a_reader_that_stops_early_does_not_cost_the_checkpoint(mnist_train, tmp_path):
+    """``... | head -1``: the pipe closes after the first line; training and saving go on."""
+    target = tmp_path / "m.pt"
+    process = subprocess.Popen([*TRAIN, "--epochs", "3", "--subset", "2000", "--save",
+                                str(target)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               env=_environment(), cwd=tmp_path)
+    first = process.stdout.readline()
+    process.stdout.close()
+    err = process.stderr.read().decode()
+    assert process.wait(timeout=300) == 0, err
+    assert first.startswith(b"device:") and err == ""
+    model, history = load_checkpoint(target)
+    assert len(history["train_loss"]) == 3
+
+
+def test_a_closed_standard_output_from_the_start_is_survived(mnist_train, tmp_path):
+    target = tmp_path / "m.pt"
+    result = subprocess.run([*TRAIN, "--epochs", "1", "--subset", "500", "--save", str(target)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=_environment(),
+                            cwd=tmp_path, preexec_fn=lambda: __import__("os").close(1),
+                            timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert len(load_checkpoint(target)[1]["train_loss"]) == 1
+
+
+def test_a_file_size_limit_during_the_save_is_named(mnist_train, tmp_path):
+    import resource
+
+    def limit() -> None:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (50_000, 50_000))
+
+    result = subprocess.run([*TRAIN, "--epochs", "1", "--subset", "300", "--save",
+                             str(tmp_path / "m.pt")], capture_output=True, text=True,
+                            env=_environment(), cwd=tmp_path, preexec_fn=limit, timeout=300)
+    assert result.returncode == 1
+    assert result.stderr.count("\n") == 1 and "the file is too large" in result.stderr
+    assert list(tmp_path.iterdir()) == []
+
+
+def _interrupt_after_first_epoch(tmp_path, signal_number):
+    """Start a run that saves each epoch, send the signal once epoch 1 has been printed."""
+    target = tmp_path / "m.pt"
+    process = subprocess.Popen([*TRAIN, "--epochs", "40", "--subset", "20000", "--save",
+                                str(target)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               text=True, env=_environment(), cwd=tmp_path)
+    lines = []
+    while not lines or not lines[-1].startswith("====> Epoch: 1 "):
+        lines.append(process.stdout.readline())
+        assert lines[-1], process.stderr.read()
+    process.send_signal(signal_number)
+    out, err = process.communicate(timeout=300)
+    return process.returncode, lines + out.splitlines(), err, target
+
+
+@pytest.mark.parametrize("name, status", [("SIGINT", 130), ("SIGTERM", 143)])
+def test_signals_stop_cleanly_and_keep_the_completed_epochs(mnist_train, tmp_path, name,
+                                                              status):
+    import signal
+
+    code, lines, err, target = _interrupt_after_first_epoch(tmp_path, getattr(signal, name))
+    assert code == status
+    printed = sum(line.startswith("====> Epoch:") for line in lines)
+    assert err.count("\n") == 1 and err.startswith(f"interrupted by {name}: epochs 1-"), err
+    assert f"1-{printed} are saved in {target}" in err and "--resume" in err
+    assert len(load_checkpoint(target)[1]["train_loss"]) == printed < 40
+    assert _temporaries(tmp_path) == []
+
+
+def test_resume_after_an_interruption_gives_the_uninterrupted_numbers(mnist_train, tmp_path):
+    import signal
+
+    (tmp_path / "cut").mkdir()
+    (tmp_path / "whole").mkdir()
+    _, lines, _, target = _interrupt_after_first_epoch(tmp_path / "cut", signal.SIGINT)
+    epochs = sum(line.startswith("====> Epoch:") for line in lines) + 2
+    options = ["--epochs", str(epochs), "--subset", "20000"]
+    resumed = subprocess.run([*TRAIN, *options, "--save", str(target), "--resume"],
+                             capture_output=True, text=True, env=_environment(), timeout=300)
+    whole = subprocess.run([*TRAIN, *options, "--save", str(tmp_path / "whole" / "m.pt")],
+                           capture_output=True, text=True, env=_environment(), timeout=300)
+    assert resumed.returncode == whole.returncode == 0, resumed.stderr + whole.stderr
+
+    def losses(text: str) -> list[str]:
+        return re.findall(r"Epoch: (\d+) Average loss: ([0-9.]+)  \(test -ELBO ([0-9.]+)", text)
+
+    assert losses(resumed.stdout) == losses(whole.stdout)[-2:]
+    a, b = load_checkpoint(target)[0], load_checkpoint(tmp_path / "whole" / "m.pt")[0]
+    assert all(torch.equal(a.state_dict()[k], b.state_dict()[k]) for k in a.state_dict())
+
+
+def test_help_answers_without_importing_torch_or_plotting():
+    probe = ("import sys, runpy; sys.argv = ['vae-helpers', 'train', '--help']\n"
+             "try:\n    runpy.run_module('vae_helpers', run_name='__main__')\n"
+             "except SystemExit:\n    pass\n"
+             "print(sorted(m for m in ('torch', 'matplotlib', 'ipywidgets', 'torchvision')"
+             " if m in sys.modules))")
+    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
+                            env=_environment(), timeout=120)
+    assert "--resume" in result.stdout and result.stdout.splitlines()[-1] == "[]"
+
+
+def test_the_default_seed_is_the_libraries(capsys):
+    from vae_helpers import DEFAULT_SEED
+    from vae_helpers.__main__ import DEFAULT_SEED as CLI_SEED
+
+    assert CLI_SEED == DEFAULT_SEED

@@ -3,7 +3,17 @@ import warnings
 import pytest
 import torch
 
-from vae_helpers import MNIST, VAE, TrainingDiverged, fit, load_or_train, train_model
+from vae_helpers import (
+    MNIST,
+    VAE,
+    CheckpointError,
+    TrainingDiverged,
+    fit,
+    load_checkpoint,
+    load_or_train,
+    save_checkpoint,
+    train_model,
+)
 from vae_helpers.model import MODELS
 from vae_helpers.training import (
     CudaGraphEpoch,
@@ -59,7 +69,7 @@ def test_fit_rejects_bad_data_and_settings(small_model):
         fit(small_model, MNIST(torch.rand(10, 784) * 255, labels), epochs=1, progress=False)
     with pytest.raises(ValueError, match="train.images is empty"):
         fit(small_model, MNIST(torch.empty(0, 784), labels[:0]), epochs=1, progress=False)
-    with pytest.raises(ValueError, match="epochs must be zero or more"):
+    with pytest.raises(ValueError, match="epochs must be an integer, zero or more"):
         fit(small_model, MNIST(torch.rand(10, 784), labels), epochs=-1, progress=False)
 
 
@@ -185,3 +195,99 @@ def test_load_or_train_matches_every_setting(tmp_path, mnist_train):
     _, other = load_or_train(path, train, epochs=1, nh=16)  # gray pixels: trained again
     assert other.train_loss != first.train_loss and other.settings["kind"] == "VAE"
     assert "pixels" not in other.settings
+
+
+@pytest.mark.parametrize("option, value, words", [
+    ("batch_size", 0, "batch_size must be a positive integer, not 0"),
+    ("batch_size", 2.5, "batch_size must be a positive integer, not 2.5"),
+    ("batch_size", True, "batch_size must be a positive integer, not True"),
+    ("epochs", 1.5, "epochs must be an integer"),
+    ("lr", 0.0, "lr must be a positive number"),
+    ("lr", float("nan"), "lr must be a positive number, not nan"),
+    ("warmup_epochs", float("nan"), "warmup_epochs must be a finite number"),
+    ("beta", -1.0, "beta must be a finite number, zero or more"),
+    ("pixels", "colour", "pixels must be one of"),
+])
+def test_fit_names_each_bad_argument_before_training(small_model, option, value, words):
+    data = MNIST(torch.rand(10, 784), torch.zeros(10, dtype=torch.long))
+    before = {k: v.clone() for k, v in small_model.state_dict().items()}
+    with pytest.raises(ValueError, match=words):
+        fit(small_model, data, **{"epochs": 1, "progress": False, option: value})
+    assert all(torch.equal(before[k], v) for k, v in small_model.state_dict().items())
+
+
+def test_fit_refuses_images_that_are_not_float32(small_model):
+    data = MNIST(torch.rand(10, 784, dtype=torch.float64), torch.zeros(10, dtype=torch.long))
+    with pytest.raises(TypeError, match="train.images must be float32"):
+        fit(small_model, data, epochs=1, progress=False)
+
+
+def test_fit_checks_the_checkpoint_before_the_first_epoch(small_model, tmp_path):
+    epochs_run = []
+    data = MNIST(torch.rand(10, 784), torch.zeros(10, dtype=torch.long))
+    with pytest.raises(CheckpointError, match="it is a folder"):
+        fit(small_model, data, epochs=1, progress=False, checkpoint=tmp_path,
+            on_epoch=epochs_run.append)
+    assert epochs_run == []
+    with pytest.raises(ValueError, match="resume=True needs the checkpoint"):
+        fit(small_model, data, epochs=1, progress=False, resume=True)
+
+
+def test_resuming_gives_exactly_the_uninterrupted_run(mnist_train, mnist_test, tmp_path):
+    """Weights, Adam's moments, the batch order and the Gaussian draws all carry over."""
+    train, test = mnist_train[:1500], mnist_test[:300]
+    torch.manual_seed(5)
+    whole = VAE(nh=32)
+    start = {k: v.clone() for k, v in whole.state_dict().items()}
+    expected = fit(whole, train, test, epochs=3, seed=5, progress=False)
+    cut = VAE(nh=32)
+    cut.load_state_dict(start)
+    path = tmp_path / "run.pt"
+    fit(cut, train, test, epochs=2, seed=5, progress=False, checkpoint=path)
+    resumed_model = VAE(nh=32)  # fresh weights: all must come from the checkpoint
+    resumed = fit(resumed_model, train, test, epochs=3, seed=5, progress=False,
+                  checkpoint=path, resume=True)
+    assert resumed.train_loss == expected.train_loss
+    assert resumed.test_loss == expected.test_loss
+    assert resumed.step_loss == expected.step_loss
+    for name, tensor in whole.state_dict().items():
+        assert torch.equal(resumed_model.state_dict()[name], tensor), name
+    assert len(load_checkpoint(path)[1]["train_loss"]) == 3
+
+
+def test_resuming_with_other_options_or_a_finished_model_is_refused(mnist_train, tmp_path):
+    train = mnist_train[:300]
+    path = tmp_path / "run.pt"
+    fit(VAE(nh=16), train, epochs=1, progress=False, checkpoint=path)
+    with pytest.raises(CheckpointError, match=r"other options: batch_size=128 \(not 64\)"):
+        fit(VAE(nh=16), train, epochs=2, batch_size=64, progress=False, checkpoint=path,
+            resume=True)
+    with pytest.raises(CheckpointError, match="holds a VAE with sizes"):
+        fit(VAE(nh=8), train, epochs=2, progress=False, checkpoint=path, resume=True)
+    save_checkpoint(path, VAE(nh=16))
+    with pytest.raises(CheckpointError, match="finished model, not the state of a training"):
+        fit(VAE(nh=16), train, epochs=2, progress=False, checkpoint=path, resume=True)
+
+
+def test_the_progress_bar_redraws_at_most_about_once_a_second(mnist_train, capsys):
+    """In a notebook each redraw is a message to the front end; a flood of them starved a busy
+    kernel's output channel (nbval: "Timeout of 5 seconds exceeded waiting for output")."""
+    import time
+
+    from vae_helpers.training import PROGRESS_SECONDS
+
+    start = time.perf_counter()
+    fit(VAE(nh=16), mnist_train[:20_000], epochs=3, batch_size=16, progress=True)
+    seconds = time.perf_counter() - start
+    redraws = capsys.readouterr().err.count("\r")
+    assert PROGRESS_SECONDS >= 1.0 and seconds > 2
+    # one per second, one per epoch (the loss shown), the first and the last
+    assert redraws <= seconds / PROGRESS_SECONDS + 3 + 2, (redraws, seconds)
+
+
+def test_load_or_train_checks_its_path_before_training(mnist_train, tmp_path, monkeypatch):
+    import vae_helpers.training as training
+
+    monkeypatch.setattr(training, "train_model", lambda *a, **k: pytest.fail("trained"))
+    with pytest.raises(CheckpointError, match="it is a folder"):
+        load_or_train(tmp_path, mnist_train[:100], epochs=1)

@@ -4,126 +4,50 @@ Data flows one way: ``data`` -> ``model`` -> ``losses`` -> ``training`` -> ``eva
 ``plots`` / ``widgets``. Notebooks import what they need in one line::
 
     from vae_helpers import load_mnist, VAE, fit
+
+Each name is imported from its module when it is first used, so ``import vae_helpers`` (and the
+command line's ``--help``) does not pay for torch, matplotlib, ipywidgets or torchvision until
+something needs them.
 """
 
-from .checkpoints import load_checkpoint, save_checkpoint
-from .data import MNIST, batch_indices, check_images, data_root, draw_pixels, load_mnist
-from .devices import best_device, describe_device
-from .divergences import kl_discrete, kl_full_gaussians, kl_gaussians, monte_carlo_kl
-from .errors import CheckpointError, DataError, TrainingDiverged
-from .evaluation import (
-    active_units,
-    grid_log_likelihood,
-    iw_log_likelihood,
-    kl_per_dimension,
-    log_weights,
-    mean_negative_elbo,
-    rate_and_distortion,
-)
-from .gradient_estimators import reparameterization_gradients, score_function_gradients
-from .likelihoods import (
-    BernoulliPixels,
-    ContinuousBernoulliPixels,
-    GaussianPixels,
-    PixelLikelihood,
-    make_likelihood,
-)
-from .linear_gaussian import LinearGaussian, random_linear_gaussian
-from .losses import (
-    iw_bound,
-    kl_to_standard_normal,
-    log_bernoulli,
-    log_normal_diag,
-    log_standard_normal,
-    negative_elbo,
-)
-from .model import VAE, ConditionalVAE, ConvVAE, LatentVariableModel, count_parameters
-from .plots import (
-    encode_means,
-    latent_grid,
-    plot_history,
-    plot_interpolation,
-    plot_latent_map,
-    plot_manifold,
-    plot_reconstructions,
-    plot_samples,
-    show_images,
-)
-from .training import (
-    DEFAULT_SEED,
-    CudaGraphEpoch,
-    History,
-    fit,
-    kl_weight,
-    load_or_train,
-    make_optimizer,
-    train_epoch,
-    train_model,
-)
-from .widgets import LatentExplorer
+from __future__ import annotations
 
-__all__ = [
-    "active_units",
-    "batch_indices",
-    "BernoulliPixels",
-    "best_device",
-    "check_images",
-    "ConditionalVAE",
-    "ContinuousBernoulliPixels",
-    "ConvVAE",
-    "CudaGraphEpoch",
-    "CheckpointError",
-    "count_parameters",
-    "data_root",
-    "DataError",
-    "draw_pixels",
-    "DEFAULT_SEED",
-    "describe_device",
-    "encode_means",
-    "fit",
-    "GaussianPixels",
-    "grid_log_likelihood",
-    "History",
-    "iw_bound",
-    "iw_log_likelihood",
-    "kl_discrete",
-    "kl_full_gaussians",
-    "kl_per_dimension",
-    "kl_weight",
-    "LatentVariableModel",
-    "kl_gaussians",
-    "kl_to_standard_normal",
-    "latent_grid",
-    "LatentExplorer",
-    "LinearGaussian",
-    "load_checkpoint",
-    "load_mnist",
-    "load_or_train",
-    "log_bernoulli",
-    "log_weights",
-    "log_normal_diag",
-    "log_standard_normal",
-    "make_likelihood",
-    "make_optimizer",
-    "mean_negative_elbo",
-    "MNIST",
-    "monte_carlo_kl",
-    "negative_elbo",
-    "PixelLikelihood",
-    "plot_history",
-    "rate_and_distortion",
-    "plot_interpolation",
-    "plot_latent_map",
-    "plot_manifold",
-    "plot_reconstructions",
-    "plot_samples",
-    "random_linear_gaussian",
-    "reparameterization_gradients",
-    "save_checkpoint",
-    "score_function_gradients",
-    "show_images",
-    "train_epoch",
-    "train_model",
-    "TrainingDiverged",
-    "VAE",
-]
+import importlib
+
+# Where each public name lives: module -> names.
+_EXPORTS = {
+    "checkpoints": ("check_target", "load_checkpoint", "read_checkpoint", "save_checkpoint"),
+    "data": ("batch_indices", "check_images", "data_root", "draw_pixels", "load_mnist", "MNIST"),
+    "devices": ("available_devices", "best_device", "describe_device", "resolve_device"),
+    "divergences": ("kl_discrete", "kl_full_gaussians", "kl_gaussians", "monte_carlo_kl"),
+    "errors": ("CheckpointError", "DataError", "TrainingDiverged"),
+    "evaluation": ("active_units", "grid_log_likelihood", "iw_log_likelihood", "kl_per_dimension",
+        "log_weights", "mean_negative_elbo", "rate_and_distortion"),
+    "gradient_estimators": ("reparameterization_gradients", "score_function_gradients"),
+    "likelihoods": ("BernoulliPixels", "ContinuousBernoulliPixels", "GaussianPixels",
+        "make_likelihood", "PixelLikelihood"),
+    "linear_gaussian": ("LinearGaussian", "random_linear_gaussian"),
+    "losses": ("iw_bound", "kl_to_standard_normal", "log_bernoulli", "log_normal_diag",
+        "log_standard_normal", "negative_elbo"),
+    "model": ("ConditionalVAE", "ConvVAE", "count_parameters", "LatentVariableModel", "VAE"),
+    "plots": ("encode_means", "latent_grid", "plot_history", "plot_interpolation",
+        "plot_latent_map", "plot_manifold", "plot_reconstructions", "plot_samples", "show_images"),
+    "training": ("CudaGraphEpoch", "DEFAULT_SEED", "fit", "History", "kl_weight", "load_or_train",
+        "make_optimizer", "train_epoch", "train_model"),
+    "widgets": ("LatentExplorer",),
+}
+_MODULE_OF = {name: module for module, names in _EXPORTS.items() for name in names}
+__all__ = sorted(_MODULE_OF, key=str.lower)
+
+
+def __getattr__(name: str):
+    """Import ``name`` from its module on first use (PEP 562), then keep it here."""
+    if name not in _MODULE_OF:
+        raise AttributeError(f"module 'vae_helpers' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{_MODULE_OF[name]}", __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *__all__])

@@ -7,8 +7,12 @@ DataLoader in the training loop.
 
 from __future__ import annotations
 
+import gzip
 import math
 import os
+import shutil
+import stat
+import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -54,6 +58,16 @@ class MNIST:
     images: torch.Tensor
     labels: torch.Tensor
 
+    def __post_init__(self) -> None:
+        for name in ("images", "labels"):
+            if not isinstance(getattr(self, name), torch.Tensor):
+                raise TypeError(f"MNIST {name} must be a torch.Tensor, not "
+                                f"{type(getattr(self, name)).__name__}.")
+        if self.images.ndim < 1 or self.labels.ndim < 1 or \
+                self.images.shape[0] != self.labels.shape[0]:
+            raise ValueError(f"MNIST needs one label per image: images has shape "
+                             f"{tuple(self.images.shape)}, labels {tuple(self.labels.shape)}.")
+
     def __len__(self) -> int:
         return self.images.shape[0]
 
@@ -88,39 +102,83 @@ def _raw_folder(root: Path) -> Path:
     return root / "MNIST" / "raw"
 
 
-def _have_files(root: Path, split: str) -> bool:
-    return all((_raw_folder(root) / name).is_file() for name in MNIST_FILES[split][:2])
+def _find(raw: Path, name: str) -> Path | None:
+    """The file ``name`` in ``raw``, or its gzip-compressed ``name.gz`` (read directly, as
+    torchvision does), or None. A folder that cannot be read is a ``DataError``, not "missing"."""
+    for candidate in (raw / name, raw / f"{name}.gz"):
+        try:
+            if stat.S_ISREG(os.stat(candidate).st_mode):
+                return candidate
+        except FileNotFoundError:
+            continue
+        except NotADirectoryError:
+            return None
+        except PermissionError:
+            raise DataError(f"Permission denied reading {candidate}: make it and its folders "
+                            "readable, or set VAE_DATA_DIR to another copy of MNIST.") from None
+    return None
 
 
-def _download(root: Path) -> None:
-    """Download MNIST with torchvision; turn any failure into one clear sentence."""
+def _listed(names: list[str]) -> str:
+    return f"{names[0]} is" if len(names) == 1 else f"{', '.join(names)} are"
+
+
+def _missing(root: Path, split: str) -> list[str]:
+    return [name for name in MNIST_FILES[split][:2] if _find(_raw_folder(root), name) is None]
+
+
+def _download(root: Path, missing: list[str]) -> None:
+    """Download MNIST with torchvision into a temporary folder and move the four files into
+    ``root/MNIST/raw`` only once all arrived, so a failed download leaves ``root`` untouched;
+    turn any failure into one clear sentence."""
     from torchvision.datasets import MNIST as TorchvisionMNIST
 
     try:
-        TorchvisionMNIST(str(root), train=True, download=True)
-        TorchvisionMNIST(str(root), train=False, download=True)
+        with tempfile.TemporaryDirectory(prefix="mnist-") as temporary:
+            TorchvisionMNIST(temporary, train=True, download=True)
+            TorchvisionMNIST(temporary, train=False, download=True)
+            _raw_folder(root).mkdir(parents=True, exist_ok=True)
+            for names in MNIST_FILES.values():
+                for name in names[:2]:
+                    shutil.move(str(_raw_folder(Path(temporary)) / name), _raw_folder(root))
     except Exception as error:  # urllib, socket, checksum: the reader needs one sentence
         raise DataError(
-            f"MNIST is not in {_raw_folder(root)} and could not be downloaded "
-            f"({type(error).__name__}); copy the four MNIST files into that folder or set "
-            f"{DATA_DIR_VARIABLE} to a folder that holds MNIST/raw/."
+            f"MNIST is not in {_raw_folder(root)} ({_listed(missing)} missing) and could not "
+            f"be downloaded ({type(error).__name__}); copy the four MNIST files into that folder "
+            f"or set {DATA_DIR_VARIABLE} to a folder that holds MNIST/raw/."
         ) from None
 
 
 def _read_idx(path: Path, expected_dims: tuple[int, ...]) -> torch.Tensor:
-    """Read an IDX file of unsigned bytes (MNIST's format), checking its header and size."""
-    raw = path.read_bytes()
+    """Read an IDX file of unsigned bytes (MNIST's format), plain or gzip-compressed, checking
+    its header, and its size against the header before reading the data."""
     ndim = len(expected_dims)
-    header = 4 + 4 * ndim
-    if len(raw) < header or raw[:3] != b"\x00\x00\x08" or raw[3] != ndim:
-        raise DataError(f"{path} is not an MNIST IDX file of {ndim} dimensions (bad header).")
-    dims = tuple(int.from_bytes(raw[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim))
-    if dims != expected_dims or len(raw) - header != math.prod(dims):
-        raise DataError(
-            f"{path} is corrupt or truncated: header says {dims}, expected {expected_dims}, "
-            f"and it holds {len(raw) - header} data bytes; download it again."
-        )
-    return torch.frombuffer(bytearray(raw[header:]), dtype=torch.uint8).reshape(dims)
+    header_size = 4 + 4 * ndim
+    compressed = path.suffix == ".gz"
+    try:
+        with (gzip.open(path, "rb") if compressed else open(path, "rb")) as file:
+            header = file.read(header_size)
+            if len(header) < header_size or header[:3] != b"\x00\x00\x08" or header[3] != ndim:
+                raise DataError(f"{path} is not an MNIST IDX file of {ndim} dimensions "
+                                "(bad header).")
+            dims = tuple(int.from_bytes(header[4 + 4 * i: 8 + 4 * i], "big")
+                         for i in range(ndim))
+            size = math.prod(dims)
+            held = None if compressed else os.fstat(file.fileno()).st_size - header_size
+            if dims != expected_dims or (held is not None and held != size):
+                raise DataError(
+                    f"{path} is corrupt or truncated: its header says {dims}, expected "
+                    f"{expected_dims}" + (f", and it holds {held} data bytes" if held is not None
+                                          else "") + "; download it again.")
+            data = file.read(size)
+            if len(data) != size or file.read(1):
+                raise DataError(f"{path} is corrupt or truncated: it does not hold the "
+                                f"{size} data bytes its header announces; download it again.")
+    except PermissionError:
+        raise DataError(f"Permission denied reading {path}: make it readable.") from None
+    except (OSError, EOFError) as error:
+        raise DataError(f"{path} cannot be read ({error}); download it again.") from None
+    return torch.frombuffer(bytearray(data), dtype=torch.uint8).reshape(dims)
 
 
 def load_mnist(
@@ -133,41 +191,49 @@ def load_mnist(
     """Load an MNIST split as tensors on ``device`` (default: the best available device).
 
     ``root`` defaults to ``$VAE_DATA_DIR`` and then ``./data``; torchvision's layout
-    (``root/MNIST/raw/...``) is used. ``subset`` keeps the first ``subset`` examples, for quick
-    runs. Missing files are downloaded when ``download`` is true and the internet is reachable.
+    (``root/MNIST/raw/...``, the files plain or ``.gz``) is used. ``subset`` keeps the first
+    ``subset`` examples, for quick runs. Missing files are downloaded when ``download`` is true
+    and the internet is reachable; otherwise a ``DataError`` names the missing files.
     """
-    from .devices import best_device
+    from .devices import resolve_device
 
     if split not in MNIST_FILES:
         raise ValueError(f"split must be 'train' or 'test', not {split!r}.")
-    if subset is not None and subset < 1:
-        raise ValueError(f"subset must be a positive number of examples, not {subset}.")
+    if subset is not None and (not isinstance(subset, int) or isinstance(subset, bool)
+                               or subset < 1):
+        raise ValueError(f"subset must be a positive number of examples, not {subset!r}.")
+    device = resolve_device(device)
     folder = data_root(root)
-    if not _have_files(folder, split):
+    missing = _missing(folder, split)
+    if missing:
         if not download:
             raise DataError(
-                f"MNIST is not in {_raw_folder(folder)}; set {DATA_DIR_VARIABLE} to a folder "
-                "that holds MNIST/raw/, or allow download=True where the internet is reachable."
-            )
-        _download(folder)
+                f"MNIST is not in {_raw_folder(folder)}: {_listed(missing)} missing; set "
+                f"{DATA_DIR_VARIABLE} to a folder that holds MNIST/raw/, or allow "
+                "download=True where the internet is reachable.")
+        _download(folder, missing)
     image_name, label_name, count = MNIST_FILES[split]
-    images = _read_idx(_raw_folder(folder) / image_name, (count, IMAGE_SIDE, IMAGE_SIDE))
-    labels = _read_idx(_raw_folder(folder) / label_name, (count,))
+    raw = _raw_folder(folder)
+    images = _read_idx(_find(raw, image_name), (count, IMAGE_SIDE, IMAGE_SIDE))
+    labels = _read_idx(_find(raw, label_name), (count,))
     if int(labels.max()) > 9:
-        raise DataError(f"{_raw_folder(folder) / label_name} holds labels above 9: it is corrupt.")
+        raise DataError(f"{_find(raw, label_name)} holds labels above 9: it is corrupt.")
     if subset is not None:
         images, labels = images[:subset], labels[:subset]
-    device = torch.device(device) if device is not None else best_device()
     pixels = images.reshape(-1, NX).to(device=device, dtype=torch.float32).div_(255.0)
     return MNIST(images=pixels, labels=labels.to(device=device, dtype=torch.long))
 
 
 def check_images(x: torch.Tensor, nx: int = NX, name: str = "x") -> None:
-    """Raise a ``ValueError`` naming the problem unless ``x`` is a (N, nx) float batch in [0, 1]."""
+    """Raise a ``ValueError`` or ``TypeError`` naming the problem unless ``x`` is a (N, nx)
+    float32 batch (the models' precision) of finite pixels in [0, 1]."""
     if not isinstance(x, torch.Tensor):
         raise TypeError(f"{name} must be a torch.Tensor, not {type(x).__name__}.")
     if not torch.is_floating_point(x):
         raise TypeError(f"{name} must hold floating-point pixels in [0, 1], not {x.dtype}.")
+    if x.dtype != torch.float32:
+        raise TypeError(f"{name} must be float32, as the models' weights are, not {x.dtype}; "
+                        "convert it with .float().")
     if x.ndim != 2 or x.shape[1] != nx:
         raise ValueError(f"{name} must have shape (batch, {nx}), not {tuple(x.shape)}.")
     if x.shape[0] == 0:
@@ -190,6 +256,6 @@ def batch_indices(
     The permutation is drawn on ``device``; gathering each batch with its indices keeps the data
     in place (one small copy per batch, which stays in cache) and draws images and labels alike.
     """
-    if batch_size < 1:
-        raise ValueError(f"batch_size must be at least 1, not {batch_size}.")
+    if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1:
+        raise ValueError(f"batch_size must be a positive integer, not {batch_size!r}.")
     yield from torch.randperm(n, device=device, generator=generator).split(batch_size)

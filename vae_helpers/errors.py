@@ -11,3 +11,25 @@ class CheckpointError(RuntimeError):
 
 class TrainingDiverged(FloatingPointError):
     """The loss became NaN or infinite during training."""
+
+
+def check_count(name: str, value: object, low: int = 1, high: int | None = None) -> int:
+    """``value`` if it is an integer in [low, high], else a ``ValueError`` naming ``name``."""
+    import numbers
+
+    if (isinstance(value, bool) or not isinstance(value, numbers.Integral)
+            or value < low or (high is not None and value > high)):
+        bounds = f"at least {low}" if high is None else f"from {low} to {high}"
+        raise ValueError(f"{name} must be an integer {bounds}, not {value!r}.")
+    return int(value)
+
+
+def check_positive(name: str, value: object) -> float:
+    """``value`` if it is a finite number above zero, else a ``ValueError`` naming ``name``."""
+    import math
+    import numbers
+
+    if (isinstance(value, bool) or not isinstance(value, numbers.Real)
+            or not math.isfinite(value) or value <= 0):
+        raise ValueError(f"{name} must be a finite number above zero, not {value!r}.")
+    return float(value)

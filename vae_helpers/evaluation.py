@@ -12,11 +12,15 @@ import math
 import torch
 
 from .data import MNIST, check_images
+from .errors import check_count, check_positive
 from .losses import iw_bound, kl_to_standard_normal, log_normal_diag, log_standard_normal
 from .model import LatentVariableModel
 
+MAX_GRID_STEPS = 2001  # a 2001 x 2001 grid is 4 million decodes per image batch
+
 
 def _chunks(model: LatentVariableModel, data: MNIST, size: int):
+    check_count("batch_size", size)
     check_images(data.images, model.nx, "images")
     for x, y in zip(data.images.split(size), data.labels.split(size)):
         yield x, model.given(y)
@@ -62,6 +66,7 @@ def active_units(model: LatentVariableModel, data: MNIST, threshold: float = 0.0
     The measure of Burda et al. (2016); an inactive dimension is ignored by the decoder
     (posterior collapse).
     """
+    check_positive("threshold", threshold)
     means = torch.cat([model.encode(x, *label)[0] for x, label in _chunks(model, data, 2000)])
     return int((means.var(0) > threshold).sum())
 
@@ -88,8 +93,8 @@ def iw_log_likelihood(model: LatentVariableModel, data: MNIST, k: int,
     (e.g. by per-image optimized Gaussians). Images are processed in chunks of at most
     ``max_samples`` decoded samples, to bound memory.
     """
-    if k < 1:
-        raise ValueError(f"k must be at least 1, not {k}.")
+    check_count("k", k)
+    check_count("max_samples", max_samples)
     if posterior is not None and any(p.shape != (len(data), model.nz) for p in posterior):
         raise ValueError(f"posterior must be (mu, log_var), each of shape ({len(data)}, "
                          f"{model.nz}).")
@@ -119,6 +124,11 @@ def grid_log_likelihood(model: LatentVariableModel, data: MNIST, steps: int | No
     if model.nz != 2 or model.conditional:
         raise ValueError("grid_log_likelihood needs an unconditional model with nz=2.")
     check_images(data.images, model.nx, "images")
+    check_count("batch_size", batch_size)
+    if steps is not None:
+        check_count("steps", steps, 2, MAX_GRID_STEPS)
+    if limit is not None:
+        check_positive("limit", limit)
     was_training = model.training
     model.eval()
     if steps is None or limit is None:
@@ -126,7 +136,7 @@ def grid_log_likelihood(model: LatentVariableModel, data: MNIST, steps: int | No
         sigma = torch.exp(0.5 * log_var)
         limit = limit or max(5.0, float((mu.abs() + 6 * sigma).max()))
         steps = steps or int(math.ceil(2 * limit / float(sigma.min()))) + 1
-    if steps > 2001:
+    if steps > MAX_GRID_STEPS:
         raise ValueError(f"a grid of {steps} x {steps} codes is too fine to sum; pass steps and "
                          "limit explicitly.")
     values = torch.linspace(-limit, limit, steps, device=data.images.device)

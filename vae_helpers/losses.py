@@ -98,5 +98,9 @@ def iw_bound(log_weights: torch.Tensor) -> torch.Tensor:
 
     With w_i = p(x, z_i) / q(z_i | x) and z_i ~ q(z|x) this is Burda et al.'s L_k <= log p(x).
     """
+    if not isinstance(log_weights, torch.Tensor) or log_weights.ndim < 1:
+        raise ValueError("log_weights must be a tensor of shape (k, ...), one row per sample.")
     k = log_weights.shape[0]
+    if k == 0:
+        raise ValueError("log_weights is empty: L_k needs at least one sample (k >= 1).")
     return torch.logsumexp(log_weights, dim=0) - math.log(k)

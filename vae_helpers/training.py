@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import copy
 import inspect
+import math
 import os
 import sys
 import time
@@ -16,7 +17,7 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from .checkpoints import load_checkpoint, save_checkpoint
+from .checkpoints import check_target, load_checkpoint, read_checkpoint, save_checkpoint
 from .data import MNIST, PIXELS, batch_indices, check_images, draw_pixels
 from .errors import CheckpointError, TrainingDiverged
 from .evaluation import mean_negative_elbo
@@ -31,6 +32,9 @@ DEFAULT_SEED = 2
 # kernel runs; the notebook itself gets the usual progress bar.
 PROGRESS_LOG_VARIABLE = "VAE_LOG_PROGRESS"
 PROGRESS_LOG_SECONDS = 30.0
+# The progress bar redraws at most this often: in a notebook every redraw is a message to the
+# front end, and a flood of them can starve a busy kernel's output channel (nbval times out).
+PROGRESS_SECONDS = 1.0
 
 
 @dataclass
@@ -220,6 +224,22 @@ def warm_up_and_restore(model: nn.Module, optimizer: torch.optim.Optimizer,
         torch.cuda.set_rng_state(cuda_rng, stream.device)
 
 
+def _check_fit_arguments(epochs, batch_size, lr, beta, warmup_epochs, pixels) -> None:
+    """Refuse, before any training, arguments that would fail or train on garbage later."""
+    for name, value, low in (("epochs", epochs, 0), ("batch_size", batch_size, 1)):
+        if not isinstance(value, int) or isinstance(value, bool) or value < low:
+            kind = "a positive integer" if low else "an integer, zero or more"
+            raise ValueError(f"{name} must be {kind}, not {value!r}.")
+    for name, value, positive in (("lr", lr, True), ("beta", beta, False),
+                                  ("warmup_epochs", warmup_epochs, False)):
+        if (not isinstance(value, (int, float)) or isinstance(value, bool)
+                or not math.isfinite(value) or value < 0 or (positive and value == 0)):
+            kind = "a positive number" if positive else "a finite number, zero or more"
+            raise ValueError(f"{name} must be {kind}, not {value!r}.")
+    if pixels not in PIXELS:
+        raise ValueError(f"pixels must be one of {PIXELS}, not {pixels!r}.")
+
+
 def fit(
     model: LatentVariableModel,
     train: MNIST,
@@ -236,6 +256,9 @@ def fit(
     stop_when: Callable[[History], bool] | None = None,
     on_epoch: Callable[[History], object] | None = None,
     pixels: str = "gray",
+    checkpoint: str | os.PathLike | None = None,
+    resume: bool = False,
+    settings: dict | None = None,
 ) -> History:
     """Train ``model`` on ``train`` (moved to the data's device) and return its ``History``.
 
@@ -253,18 +276,24 @@ def fit(
     (``CudaGraphEpoch``); where that is impossible it warns and trains eagerly. After each epoch
     ``on_epoch(history)`` is called (the command line prints its line there), then
     ``stop_when(history)``, which ends training early when it returns True.
+
+    ``checkpoint``: a file that receives, atomically, the model, history and training state
+    (optimizer, random state) after every completed epoch; it is checked before the first
+    epoch, so a bad path fails at once, not after training. ``resume=True`` continues from that
+    file: the model's weights, the optimizer and the random state are put back, and training
+    goes on from the epoch after the saved one to ``epochs``, with the same results as a run
+    that was never stopped. ``settings`` is stored as ``History.settings``.
     When the loss becomes NaN or infinite, training stops with ``TrainingDiverged`` naming the
     step, and the model and optimizer are put back as they were after the last good epoch.
     """
-    if epochs < 0:
-        raise ValueError(f"epochs must be zero or more, not {epochs}.")
-    if pixels not in PIXELS:
-        raise ValueError(f"pixels must be one of {PIXELS}, not {pixels!r}.")
-    if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1:
-        raise ValueError(f"batch_size must be a positive integer, not {batch_size!r}.")
+    _check_fit_arguments(epochs, batch_size, lr, beta, warmup_epochs, pixels)
     check_images(train.images, model.nx, "train.images")
     if test is not None:
         check_images(test.images, model.nx, "test.images")
+    if resume and checkpoint is None:
+        raise ValueError("resume=True needs the checkpoint to resume from (checkpoint=...).")
+    if checkpoint is not None:
+        checkpoint = check_target(checkpoint)
     device = train.device
     model.to(device)
     optimizer = optimizer or make_optimizer(model, lr)
@@ -272,48 +301,107 @@ def fit(
     if seed is not None:
         torch.manual_seed(seed)
         generator = torch.Generator(device=device).manual_seed(seed)
-    history = History()
+    history = History(settings=dict(settings or {}))
+    options = {"batch_size": batch_size, "lr": lr, "seed": seed, "beta": beta,
+               "warmup_epochs": warmup_epochs, "pixels": pixels, "examples": len(train)}
+    if resume:
+        history = _resume(checkpoint, model, optimizer, generator, device, options,
+                          history.settings)
     n_steps = -(-len(train) // batch_size)
     batch_sizes = torch.full((n_steps,), float(batch_size), device=device)
     batch_sizes[-1] = len(train) - (n_steps - 1) * batch_size
-    bar = tqdm(total=epochs * n_steps, desc="training", unit="batch", disable=not progress)
-    log = _ProgressLog(epochs, n_steps)
+    done = len(history.train_loss)
+    bar = tqdm(total=max(epochs - done, 0) * n_steps, desc="training", unit="batch",
+               disable=not progress, mininterval=PROGRESS_SECONDS)
+    log = _ProgressLog(epochs, n_steps, done)
 
     def on_batch() -> None:
         bar.update()
         log.batch()
 
     graphed = (_record_epoch(model, optimizer, train, batch_size, pixels)
-               if cuda_graph and epochs else None)
-    for epoch in range(1, epochs + 1):
-        saved = copy.deepcopy((model.state_dict(), optimizer.state_dict()))
-        start = time.perf_counter()
-        first = (epoch - 1) * n_steps
-        weight = beta if warmup_epochs <= 0 else (
-            lambda step, first=first: kl_weight(first + step, n_steps, beta, warmup_epochs))
-        if graphed is None:
-            step_losses = train_epoch(model, optimizer, train, batch_size, generator, weight,
-                                      on_batch, pixels)
-        else:
-            step_losses = graphed(generator, weight)
-            bar.update(n_steps)
-        _stop_if_diverged(step_losses, epoch, n_steps, model, optimizer, saved)
-        history.train_loss.append(float(step_losses.sum()) / len(train))
-        history.step_loss.extend((step_losses / batch_sizes).tolist())
-        history.seconds.append(time.perf_counter() - start)
-        if test is not None:
-            # Its Gaussian draws come from a forked random state, so that the training numbers
-            # do not depend on whether a test split was given.
-            devices = [device] if device.type == "cuda" else []
-            with torch.random.fork_rng(devices=devices):
-                history.test_loss.append(mean_negative_elbo(model, test))
-        bar.set_postfix(epoch=epoch, loss=f"{history.train_loss[-1]:.2f}")
-        log.epoch_done(history)
-        if on_epoch is not None:
-            on_epoch(history)
-        if stop_when is not None and stop_when(history):
-            break
-    bar.close()
+               if cuda_graph and epochs > done else None)
+    try:
+        for epoch in range(done + 1, epochs + 1):
+            saved = copy.deepcopy((model.state_dict(), optimizer.state_dict()))
+            start = time.perf_counter()
+            first = (epoch - 1) * n_steps
+            weight = beta if warmup_epochs <= 0 else (
+                lambda step, first=first: kl_weight(first + step, n_steps, beta, warmup_epochs))
+            if graphed is None:
+                step_losses = train_epoch(model, optimizer, train, batch_size, generator, weight,
+                                          on_batch, pixels)
+            else:
+                step_losses = graphed(generator, weight)
+                bar.update(n_steps)
+            _stop_if_diverged(step_losses, epoch, n_steps, model, optimizer, saved)
+            history.train_loss.append(float(step_losses.sum()) / len(train))
+            history.step_loss.extend((step_losses / batch_sizes).tolist())
+            history.seconds.append(time.perf_counter() - start)
+            if test is not None:
+                # Its Gaussian draws come from a forked random state, so that the training
+                # numbers do not depend on whether a test split was given.
+                devices = [device] if device.type == "cuda" else []
+                with torch.random.fork_rng(devices=devices):
+                    history.test_loss.append(mean_negative_elbo(model, test))
+            if checkpoint is not None:
+                save_checkpoint(checkpoint, model, history.as_dict(),
+                                _training_state(epoch, optimizer, generator, device, options))
+            bar.set_postfix(epoch=epoch, loss=f"{history.train_loss[-1]:.2f}")
+            log.epoch_done(history)
+            if on_epoch is not None:
+                on_epoch(history)
+            if stop_when is not None and stop_when(history):
+                break
+    finally:
+        bar.close()
+    return history
+
+
+def _training_state(epoch: int, optimizer: torch.optim.Optimizer,
+                    generator: torch.Generator | None, device: torch.device,
+                    options: dict) -> dict:
+    """What ``fit`` needs besides the weights to go on exactly where it stopped."""
+    return {
+        "epoch": epoch,
+        "options": options,
+        "optimizer": optimizer.state_dict(),
+        "rng": torch.get_rng_state(),
+        "cuda_rng": torch.cuda.get_rng_state(device) if device.type == "cuda" else None,
+        "generator": generator.get_state() if generator is not None else None,
+    }
+
+
+def _resume(path, model, optimizer, generator, device: torch.device, options: dict,
+            settings: dict) -> History:
+    """Put back the model, optimizer and random state saved by ``fit`` in ``path``; return the
+    history so far. Refuses a checkpoint from another model or other training options."""
+    payload = read_checkpoint(path)
+    state = payload.get("training")
+    if not isinstance(state, dict) or not isinstance(state.get("epoch"), int):
+        raise CheckpointError(f"{path} holds a finished model, not the state of a training run "
+                              "that can be resumed.")
+    saved = state.get("options", {})
+    different = [f"{name}={saved.get(name)!r} (not {value!r})"
+                 for name, value in options.items() if saved.get(name) != value]
+    if different:
+        raise CheckpointError(f"{path} was trained with other options: {', '.join(different)}; "
+                              "resume with the same ones.")
+    load_checkpoint(path, model)
+    try:
+        optimizer.load_state_dict(state["optimizer"])
+        torch.set_rng_state(state["rng"])
+        if state.get("cuda_rng") is not None and device.type == "cuda":
+            torch.cuda.set_rng_state(state["cuda_rng"], device)
+        if generator is not None and state.get("generator") is not None:
+            generator.set_state(state["generator"])
+    except (KeyError, TypeError, ValueError, RuntimeError) as error:
+        raise CheckpointError(f"{path} has a damaged training state: {error}") from None
+    history = History.from_dict(payload["history"])
+    if len(history.train_loss) != state["epoch"]:
+        raise CheckpointError(f"{path} says {state['epoch']} epochs were trained but its "
+                              f"history has {len(history.train_loss)}.")
+    history.settings = settings or history.settings
     return history
 
 
@@ -322,9 +410,9 @@ class _ProgressLog:
     set: one per epoch, and one every ``PROGRESS_LOG_SECONDS`` within a long epoch. A notebook
     kernel's standard error is the build's log, so a long cell never leaves it silent."""
 
-    def __init__(self, epochs: int, n_steps: int) -> None:
+    def __init__(self, epochs: int, n_steps: int, done: int = 0) -> None:
         self.stream = sys.__stderr__ if os.environ.get(PROGRESS_LOG_VARIABLE) else None
-        self.epochs, self.n_steps, self.step = epochs, n_steps, 0
+        self.epochs, self.n_steps, self.step = epochs, n_steps, done * n_steps
         self.last = time.monotonic()
 
     def _write(self, text: str) -> None:
@@ -369,17 +457,18 @@ def train_model(
     fit_options = {name: value for name, value in options.items() if name not in model_options}
     torch.manual_seed(seed)
     model = MODELS[kind](**sizes)
-    history = fit(model, train, test, epochs=epochs, seed=seed, **fit_options)
-    history.settings = _settings(kind, epochs, seed, options)
+    history = fit(model, train, test, epochs=epochs, seed=seed,
+                  settings=_settings(kind, epochs, seed, options), **fit_options)
     return model, history
 
 
 def _settings(kind: str, epochs: int, seed: int, options: dict) -> dict:
-    """What identifies a ``train_model`` run: its plain-valued arguments (not ``progress``)."""
+    """What identifies a ``train_model`` run: its plain-valued arguments (not those that only
+    say how it runs: ``progress``, ``checkpoint``, ``resume``)."""
     plain = (int, float, str, bool, type(None))
     return {"kind": kind, "epochs": epochs, "seed": seed,
             **{name: value for name, value in sorted(options.items())
-               if name != "progress" and isinstance(value, plain)}}
+               if name not in ("progress", "checkpoint", "resume") and isinstance(value, plain)}}
 
 
 def _record_epoch(model: LatentVariableModel, optimizer: torch.optim.Optimizer, data: MNIST,
@@ -433,8 +522,10 @@ def load_or_train(
     """Load the checkpoint at ``path`` when it holds a model that ``train_model`` trained with
     exactly these arguments (``kind``, ``epochs``, ``seed``, sizes, likelihood, ``pixels``,
     ``beta``...), else train one with ``train_model`` and save it there, so later notebooks load
-    it instead of training again. Arguments that are not plain values are not compared.
+    it instead of training again. Arguments that are not plain values are not compared. The
+    path is checked before training, so a model is never trained only to be lost.
     """
+    check_target(path)
     try:
         model, saved = load_checkpoint(path, device=train.device)
         if saved.get("settings") == _settings(kind, epochs, seed, options):
