@@ -60,6 +60,7 @@ from .training import (
     train_epoch,
     train_model,
 )
+from .export import export_onnx
 from .widgets import LatentExplorer
 
 __all__ = [
@@ -80,6 +81,7 @@ __all__ = [
     "DEFAULT_SEED",
     "describe_device",
     "encode_means",
+    "export_onnx",
     "fit",
     "GaussianPixels",
     "grid_log_likelihood",
