@@ -20,6 +20,7 @@ from .evaluation import (
     mean_negative_elbo,
     rate_and_distortion,
 )
+from .export import export_onnx
 from .gradient_estimators import reparameterization_gradients, score_function_gradients
 from .likelihoods import (
     BernoulliPixels,
@@ -60,7 +61,6 @@ from .training import (
     train_epoch,
     train_model,
 )
-from .export import export_onnx
 from .widgets import LatentExplorer
 
 __all__ = [
