@@ -33,9 +33,12 @@ PAGE_SCRIPT = "latent_explorer.js"
 RUNTIME_FILES = ("ort.wasm.min.js", "ort-wasm-simd-threaded.mjs", "ort-wasm-simd-threaded.wasm")
 
 
-def runtime_source(app: Sphinx) -> Path:
+REPOSITORY = Path(__file__).resolve().parents[2]  # where package.json and node_modules are
+
+
+def runtime_source() -> Path:
     """ONNX Runtime Web's ``dist`` folder under the repository's ``node_modules``."""
-    dist = Path(app.srcdir) / "node_modules" / "onnxruntime-web" / "dist"
+    dist = REPOSITORY / "node_modules" / "onnxruntime-web" / "dist"
     missing = [name for name in RUNTIME_FILES if not (dist / name).is_file()]
     if missing:
         raise ExtensionError(
@@ -75,7 +78,7 @@ def publish(app: Sphinx, exception: Exception | None) -> None:
     runtime = out / "_static" / "vendor" / "onnxruntime"
     runtime.mkdir(parents=True, exist_ok=True)
     for name in RUNTIME_FILES:
-        shutil.copy2(runtime_source(app) / name, runtime / name)
+        shutil.copy2(runtime_source() / name, runtime / name)
     for folder in model_folders(app):
         for model in (source / folder).glob("*.onnx"):
             (out / folder).mkdir(parents=True, exist_ok=True)
@@ -98,7 +101,7 @@ def publish(app: Sphinx, exception: Exception | None) -> None:
 
 
 def setup(app: Sphinx) -> dict:
-    runtime_source(app)  # fail early, before a long build
+    runtime_source()  # fail early, before a long build
     app.connect("html-page-context", add_page_script)
     app.connect("build-finished", publish)
     return {"parallel_read_safe": True, "parallel_write_safe": True}
