@@ -200,8 +200,9 @@ _PAGE_TEMPLATE = """
 <div class="vae-latent-explorer" data-name="{name}">
 <script type="application/json" class="explorer-config">{config}</script>
 <div class="explorer-fallback">
-<p>The live explorer runs the trained model in your browser with WebAssembly, which this browser
-does not offer (or scripts are off), so here are the decoder's images for codes on a grid.</p>
+<p>This picture of decoded codes stands in for the live explorer, which runs the trained model in
+the web book with WebAssembly, because this browser does not offer it or runs no scripts here (in
+Jupyter or Colab, <code>explorer.live()</code> gives live sliders).</p>
 <img alt="decoded digits for codes on a grid" src="{fallback_src}">
 </div>
 <div class="explorer-live" hidden>
