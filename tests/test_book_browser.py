@@ -539,6 +539,7 @@ def test_a_digit_drawn_on_the_pad_is_encoded_as_pytorch_does(server, browser, na
     before = browser.execute_script(VIEW)
     explorer.screenshot(str(SCREENSHOTS / f"explorer_{name}_before_drawing.png"))
     pad = explorer.find_element("css selector", ".explorer-pad")
+    browser.execute_script("arguments[0].scrollIntoView({block: 'center'});", pad)
     # A seven: the bar, then the stem; on the conditional page with its label selected, and
     # drawn with a finger there.
     if model.conditional:
@@ -574,7 +575,9 @@ def test_slider_and_marker_change_the_digit_and_the_strip_has_the_images_asked(s
     page, explorer = _open_explorer(browser, server, "latent_space")
     model = _pytorch_model(page, "latent_space")
     start = browser.execute_script(VIEW)
+    center = "arguments[0].scrollIntoView({block: 'center'});"
     slider = explorer.find_element("css selector", ".explorer-z1")
+    browser.execute_script(center, slider)
     ActionChains(browser).move_to_element_with_offset(slider, slider.size["width"] // 3, 0) \
         .click().perform()
     moved = browser.execute_async_script(SETTLE)
@@ -582,9 +585,16 @@ def test_slider_and_marker_change_the_digit_and_the_strip_has_the_images_asked(s
     assert moved["last"]["z"][0] > 0.5, moved["last"]["z"]
     assert after_slider["digit"] != start["digit"] and after_slider["marker"] != start["marker"]
 
-    marker = explorer.find_element("css selector", ".explorer-marker")
-    ActionChains(browser).click_and_hold(marker).move_by_offset(-40, 30) \
-        .move_by_offset(-40, 30).release().perform()
+    latent_map = explorer.find_element("css selector", ".explorer-map")
+    browser.execute_script(center, latent_map)
+    dx, dy = browser.execute_script(  # the marker's center, from the map's center
+        "const [m, r] = [arguments[0], arguments[0].parentElement].map("
+        "  e => e.getBoundingClientRect());"
+        "return [Math.round(m.x + m.width / 2 - r.x - r.width / 2),"
+        "        Math.round(m.y + m.height / 2 - r.y - r.height / 2)];",
+        explorer.find_element("css selector", ".explorer-marker"))
+    ActionChains(browser).move_to_element_with_offset(latent_map, dx, dy).click_and_hold() \
+        .move_by_offset(-40, 30).move_by_offset(-40, 30).release().perform()
     dragged = browser.execute_async_script(SETTLE)
     after_drag = browser.execute_script(VIEW)
     assert dragged["last"]["z"][0] < moved["last"]["z"][0] - 0.5

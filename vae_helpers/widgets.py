@@ -229,6 +229,8 @@ Jupyter or Colab, <code>explorer.live()</code> gives live sliders).</p>
 <figure><canvas class="explorer-reconstruction" width="28" height="28"></canvas>
 <figcaption>decoded at its μ</figcaption></figure>
 </div>
+<p class="explorer-encoding">Your digit's code appears here and on the map: the blue ellipse is one
+σ of the encoder's q(z | x) around μ.</p>
 <div class="explorer-interpolation">
 <label>from <select class="explorer-from"></select></label>
 <label>to <select class="explorer-to"></select></label>

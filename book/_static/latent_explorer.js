@@ -144,7 +144,9 @@
       });
     }
     sliders.forEach((s, i) => s.addEventListener("input", () => { state.z[i] = Number(s.value); showZ(); }));
-    if (select) select.addEventListener("change", () => { state.digit = Number(select.value); showZ(); });
+    if (select) {  // the conditional model: the same codes, decoded as another digit
+      select.addEventListener("change", () => { state.digit = Number(select.value); showZ(); interpolate(); });
+    }
 
     // Dragging the marker (or clicking anywhere on the map) moves z there.
     function zAt(event) {
@@ -187,6 +189,9 @@
         ellipse.style.width = 100 * axWidth * sigma[0] / limit + "%";   // 2 sigma across,
         ellipse.style.height = 100 * axHeight * sigma[1] / limit + "%"; // of 2 limit
         ellipse.hidden = false;
+        const pair = (v) => `(${v[0].toFixed(2)}, ${v[1].toFixed(2)})`;
+        find("encoding").textContent = `Your digit: μ = ${pair(mu)}, σ = ${pair(sigma)}; `
+          + "the blue ellipse on the map is one σ around μ.";
         state.z = mu.slice();
         showZ();
       });
