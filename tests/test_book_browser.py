@@ -549,6 +549,8 @@ def test_a_digit_drawn_on_the_pad_is_encoded_as_pytorch_does(server, browser, na
     _stroke(browser, pad, [(-55, -65), (55, -65), (-5, 70)], touch=model.conditional)
     settled = browser.execute_async_script(SETTLE)
     after = browser.execute_script(VIEW)
+    # Scrolled down to it as before: the theme's header shows while one scrolls up.
+    browser.execute_script("window.scrollTo(0, 0); arguments[0].scrollIntoView();", explorer)
     explorer.screenshot(str(SCREENSHOTS / f"explorer_{name}_after_drawing.png"))
 
     encoding = settled["encoding"]
