@@ -82,7 +82,9 @@
   }
 
   function capture(element, event) {  // keep a drag's events when it leaves the element
-    try { element.setPointerCapture(event.pointerId); } catch (error) { /* an event made up by a script */ }
+    try {
+      element.setPointerCapture(event.pointerId);
+    } catch (error) { /* a pointer that is not down, as in an event made up by a script */ }
   }
 
   async function start(root) {
@@ -99,10 +101,15 @@
 
     // ONNX Runtime runs one call per session at a time: calls queue here, one after another.
     let queue = Promise.resolve();
-    const exclusive = (task) => { const done = queue.then(task); queue = done.catch(() => {}); return done; };
+    const exclusive = (task) => {
+      const done = queue.then(task);
+      queue = done.catch(() => {});
+      return done;
+    };
     hooks.idle = async () => { let seen; do { seen = queue; await seen; } while (seen !== queue); };
 
-    const labels = (n, digit) => new ort.Tensor("int64", BigInt64Array.from({ length: n }, () => BigInt(digit)), [n]);
+    const labels = (n, digit) =>
+      new ort.Tensor("int64", BigInt64Array.from({ length: n }, () => BigInt(digit)), [n]);
     async function decode(zs, digit) {  // zs: [[z1, z2], ...] -> Float32Array of n x 784
       const feeds = { z: new ort.Tensor("float32", Float32Array.from(zs.flat()), [zs.length, 2]) };
       if (config.conditional) feeds.y = labels(zs.length, digit);
@@ -128,7 +135,10 @@
     // decode runs merge into the next one, so the page follows a fast drag.
     let viewWanted = false;
     function showZ() {
-      sliders.forEach((s, i) => { s.value = state.z[i]; find(`z${i + 1}-value`).textContent = state.z[i].toFixed(2); });
+      sliders.forEach((s, i) => {
+        s.value = state.z[i];
+        find(`z${i + 1}-value`).textContent = state.z[i].toFixed(2);
+      });
       place(marker, state.z);
       if (viewWanted) return;
       viewWanted = true;
@@ -143,9 +153,16 @@
         if (hooks.firstImageMs === null) hooks.firstImageMs = performance.now();
       });
     }
-    sliders.forEach((s, i) => s.addEventListener("input", () => { state.z[i] = Number(s.value); showZ(); }));
+    sliders.forEach((s, i) => s.addEventListener("input", () => {
+      state.z[i] = Number(s.value);
+      showZ();
+    }));
     if (select) {  // the conditional model: the same codes, decoded as another digit
-      select.addEventListener("change", () => { state.digit = Number(select.value); showZ(); interpolate(); });
+      select.addEventListener("change", () => {
+        state.digit = Number(select.value);
+        showZ();
+        interpolate();
+      });
     }
 
     // Dragging the marker (or clicking anywhere on the map) moves z there.
@@ -166,7 +183,8 @@
     const pad = find("pad"), ink = pad.getContext("2d", { willReadFrequently: true });
     function clearPad() {
       ink.fillStyle = "black"; ink.fillRect(0, 0, pad.width, pad.height);
-      [find("input"), find("reconstruction")].forEach((c) => paint(c, new Float32Array(SIDE * SIDE)));
+      const black = new Float32Array(SIDE * SIDE);
+      [find("input"), find("reconstruction")].forEach((canvas) => paint(canvas, black));
       ellipse.hidden = true; state.drawn = null; hooks.encoding = null;
     }
     clearPad();
@@ -182,7 +200,9 @@
         const { mu, logVar } = await encode(x, state.digit);
         const pixels = await decode([mu], state.digit);
         paint(find("reconstruction"), pixels);
-        hooks.encoding = { input: Array.from(x), digit: state.digit, mu, logVar, pixels: Array.from(pixels) };
+        hooks.encoding = {
+          input: Array.from(x), digit: state.digit, mu, logVar, pixels: Array.from(pixels),
+        };
         state.drawn = mu;
         place(ellipse, mu);
         const sigma = logVar.map((v) => Math.exp(v / 2));
@@ -199,7 +219,8 @@
     let last = null;
     const padPoint = (event) => {
       const r = pad.getBoundingClientRect();
-      return [(event.clientX - r.left) * pad.width / r.width, (event.clientY - r.top) * pad.height / r.height];
+      return [(event.clientX - r.left) * pad.width / r.width,
+        (event.clientY - r.top) * pad.height / r.height];
     };
     pad.addEventListener("pointerdown", (event) => {
       capture(pad, event); last = padPoint(event); event.preventDefault();
@@ -207,7 +228,9 @@
     pad.addEventListener("pointermove", (event) => {
       if (!last || !(event.buttons || event.pointerType === "touch")) return;
       const point = padPoint(event);
-      Object.assign(ink, { strokeStyle: "white", lineWidth: 16, lineCap: "round", lineJoin: "round" });
+      // About MNIST's stroke width once the digit is shrunk into its 20 x 20 box.
+      Object.assign(ink, { strokeStyle: "white", lineWidth: 16, lineCap: "round",
+        lineJoin: "round" });
       ink.beginPath(); ink.moveTo(...last); ink.lineTo(...point); ink.stroke();
       last = point;
       encodeDrawing();
@@ -242,11 +265,13 @@
       const n = Math.min(Math.max(Math.round(Number(find("steps").value)) || 2, 2), 12);
       return exclusive(async () => {
         const [a, b] = [await endpoint(ends[0].value), await endpoint(ends[1].value)];
-        const zs = Array.from({ length: n }, (_, i) => [0, 1].map((d) => a[d] + (b[d] - a[d]) * i / (n - 1)));
+        const zs = Array.from({ length: n },
+          (_, i) => [0, 1].map((d) => a[d] + (b[d] - a[d]) * i / (n - 1)));
         const pixels = await decode(zs, state.digit);
         const strip = find("strip");
         strip.replaceChildren(...zs.map((_, i) => {
-          const canvas = Object.assign(document.createElement("canvas"), { width: SIDE, height: SIDE });
+          const canvas = document.createElement("canvas");
+          canvas.width = canvas.height = SIDE;
           paint(canvas, pixels, i * SIDE * SIDE);
           return canvas;
         }));
