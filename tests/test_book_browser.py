@@ -1,5 +1,6 @@
 """The built book (``_build/html``) in headless Chromium: every page of ``_toc.yml`` with every
-solution opened, at 1280 px and at a phone's 390 px, plus the sliders and the Colab links.
+solution opened, at 1280 px and at a phone's 390 px, plus the latent explorers (the trained
+models run in the page, compared with PyTorch) and the Colab links.
 
 Build the book first (the README's first command: ``jupyter-book build . -W --keep-going``).
 Under CI these tests must run; elsewhere they skip, with the reason, when the book or Chromium
@@ -121,13 +122,14 @@ def browser(tmp_path_factory):
     driver.quit()
 
 
-# Runs in the page once MathJax is done: opens every solution (sphinx-togglebutton dropdowns,
-# hidden cells' <details>), turns off animations (a screenshot would catch the side panels
-# sliding) and lets the layout settle.
+# Runs in the page once MathJax is done and the latent explorers run: opens every solution
+# (sphinx-togglebutton dropdowns, hidden cells' <details>), turns off animations (a screenshot
+# would catch the side panels sliding) and lets the layout settle.
 OPEN_EVERYTHING = """
 const done = arguments[arguments.length - 1];
 const typeset = window.MathJax && MathJax.startup ? MathJax.startup.promise : Promise.resolve();
-typeset.then(() => {
+const explorers = [...document.querySelectorAll('.vae-latent-explorer')].map(e => e.vaeReady);
+Promise.all([typeset, ...explorers]).then(() => {
   const still = document.createElement('style');
   still.textContent = '*, ::before, ::after { transition: none !important; '
                       + 'animation: none !important; }';
@@ -242,16 +244,22 @@ class PageReport:
     faults: dict[str, list[str]] = field(default_factory=dict)
     console_errors: list[str] = field(default_factory=list)
     requests: list[str] = field(default_factory=list)
+    failed_responses: list[str] = field(default_factory=list)
     phone: dict = field(default_factory=dict)
 
 
-def _requested_urls(entries: list[dict]) -> list[str]:
-    urls = []
+def _network(entries: list[dict]) -> tuple[list[str], list[str]]:
+    """The URLs the page requested, and its responses with an error status (a 404)."""
+    urls, failed = [], []
     for entry in entries:
         message = json.loads(entry["message"])["message"]
         if message["method"] == "Network.requestWillBeSent":
             urls.append(message["params"]["request"]["url"])
-    return urls
+        elif message["method"] == "Network.responseReceived":
+            response = message["params"]["response"]
+            if response["status"] >= 400:
+                failed.append(f"{response['status']} {response['url']}")
+    return urls, failed
 
 
 def _full_page_screenshot(driver, path: Path) -> None:
@@ -280,7 +288,7 @@ def _inspect(driver, url: str, name: str) -> PageReport:
     _full_page_screenshot(driver, SCREENSHOTS / f"{name}_{PHONE}.png")
     report.console_errors = [entry["message"] for entry in driver.get_log("browser")
                              if entry["level"] == "SEVERE"]
-    report.requests = _requested_urls(driver.get_log("performance"))
+    report.requests, report.failed_responses = _network(driver.get_log("performance"))
     driver.set_window_size(WIDE, 1000)
     return report
 
@@ -317,7 +325,8 @@ def test_page_has_a_title_loads_its_images_and_stays_local(pages, page):
     assert report.title, f"{page} has no title"
     remote = [url for url in report.requests if not _local(url)]
     _no_faults(page, {"images that failed to load": report.faults["brokenImages"],
-                      "requests that left the machine": remote})
+                      "requests that left the machine": remote,
+                      "responses with an error status": report.failed_responses})
 
 
 @pytest.mark.parametrize("page", PAGES)
@@ -401,51 +410,233 @@ def _page_showing(marker: str, without: str | None = None) -> str:
     pytest.fail(f"no page of the book shows {marker!r}")
 
 
-def _open_explorer(browser, url: str):
-    """The page's kernel-free latent explorer, its frames' config and its digit image."""
-    browser.get(url)
+# The latent explorers: the chapters' trained models run in the page by ONNX Runtime Web. What
+# the page decodes and encodes is compared with PyTorch's networks, loaded from the checkpoints
+# that the build keeps beside the published ONNX files (book/_ext/browser_models.py).
+EXPLORERS = ["latent_space", "conditional", "convolutional"]
+TOLERANCE = 1e-4  # largest absolute difference allowed, in pixels' gray levels and codes
+
+EXPLORER_READY = """
+const done = arguments[arguments.length - 1];
+const root = document.querySelector('.vae-latent-explorer');
+(root.vaeReady || Promise.resolve()).then(() => done(root.vaeExplorer && root.vaeExplorer.failed));
+"""
+
+# Sets the sliders (and the digit selector) as a reader would, each z in turn, and reads back
+# what the page decoded for the digit it shows.
+DECODE_AT = """
+const [zs, digits, done] = arguments;
+const root = document.querySelector('.vae-latent-explorer'), hooks = root.vaeExplorer;
+const sliders = ['z1', 'z2'].map(name => root.querySelector('.explorer-' + name));
+const select = root.querySelector('.explorer-digit-select');
+(async () => {
+  const shown = [];
+  for (const digit of digits) {
+    if (select) { select.value = String(digit); select.dispatchEvent(new Event('change')); }
+    for (const z of zs) {
+      sliders.forEach((s, i) => { s.value = z[i]; s.dispatchEvent(new Event('input')); });
+      await hooks.idle();
+      shown.push(hooks.last);
+    }
+  }
+  return shown;
+})().then(done, error => done(String(error)));
+"""
+
+SETTLE = """
+const done = arguments[arguments.length - 1];
+const hooks = document.querySelector('.vae-latent-explorer').vaeExplorer;
+hooks.idle().then(() => done({last: hooks.last, encoding: hooks.encoding, strip: hooks.strip}));
+"""
+
+VIEW = """
+const root = document.querySelector('.vae-latent-explorer');
+const marker = root.querySelector('.explorer-marker');
+return {marker: [marker.style.left, marker.style.top],
+        digit: root.querySelector('.explorer-decoded').toDataURL(),
+        ellipse: !root.querySelector('.explorer-ellipse').hidden,
+        strip: root.querySelectorAll('.explorer-strip canvas').length};
+"""
+
+
+def _open_explorer(browser, server: str, name: str):
+    """Load the page with the explorer ``name`` at 1280 px and wait until its model runs;
+    returns the page and the explorer element."""
+    page = _page_showing(f'data-name="{name}"')
+    browser.set_window_size(WIDE, 1000)
+    browser.get(f"{server}/{page}.html")
     explorer = browser.find_element("css selector", ".vae-latent-explorer")
+    failed = browser.execute_async_script(EXPLORER_READY)
+    assert failed is None, f"{page}: the explorer did not start: {failed}"
     browser.execute_script("arguments[0].scrollIntoView();", explorer)
-    config = json.loads(browser.execute_script(
-        "return arguments[0].querySelector('.latent-frames').textContent;", explorer))
-    return explorer, config, explorer.find_element("css selector", ".latent-digit")
+    return page, explorer
 
 
-def test_latent_sliders_switch_frames_without_a_kernel(server, browser):
-    from selenium.webdriver.common.keys import Keys
+def _pytorch_model(page: str, name: str):
+    """The model the page runs, as PyTorch, from the checkpoint exported with its ONNX files."""
+    from vae_helpers import load_checkpoint
 
-    page = _page_showing('class="vae-latent-explorer"', without='<select class="digit"')
-    explorer, config, digit = _open_explorer(browser, f"{server}/{page}.html")
-    steps, frames = config["steps"], config["frames"]
-    marker = explorer.find_element("css selector", ".latent-marker")
-    middle = steps // 2
-    assert digit.get_attribute("src").endswith(frames[middle * steps + middle])
-    before_src, before_left = digit.get_attribute("src"), marker.value_of_css_property("left")
-
-    explorer.find_element("css selector", "input.z1").send_keys(Keys.RIGHT * 3)
-    explorer.find_element("css selector", "input.z2").send_keys(Keys.LEFT * 2)
-    i1, i2 = middle + 3, middle - 2
-    assert digit.get_attribute("src") == "data:image/png;base64," + frames[i2 * steps + i1]
-    assert digit.get_attribute("src") != before_src
-    assert marker.value_of_css_property("left") != before_left
-    value = explorer.find_element("css selector", ".z1-value").text
-    assert float(value) == pytest.approx(-config["limit"] + 2 * config["limit"] * i1 / (steps - 1))
-    browser.save_screenshot(str(SCREENSHOTS / "latent_sliders_moved.png"))
+    path = ROOT / "_build" / "browser_models" / Path(page).parent / f"{name}.pt"
+    if not path.is_file():
+        pytest.fail(f"{path} is missing: the build keeps it beside the explorer's ONNX files")
+    return load_checkpoint(path)[0].eval()
 
 
-def test_digit_selector_switches_the_conditional_frames(server, browser):
-    from selenium.webdriver.support.ui import Select
+def _max_difference(got, expected) -> float:
+    import torch
 
-    page = _page_showing('<select class="digit"')
-    explorer, config, digit = _open_explorer(browser, f"{server}/{page}.html")
-    steps, frames = config["steps"], config["frames"]
-    assert len(frames) == 10 * steps * steps
-    middle = steps // 2
-    for label in (7, 2):
-        Select(explorer.find_element("css selector", "select.digit")).select_by_value(str(label))
-        frame = (label * steps + middle) * steps + middle
-        assert digit.get_attribute("src") == "data:image/png;base64," + frames[frame]
-    browser.save_screenshot(str(SCREENSHOTS / "conditional_digit_selector.png"))
+    return (torch.tensor(got, dtype=torch.float32) - expected.float()).abs().max().item()
+
+
+@pytest.mark.parametrize("name", EXPLORERS)
+def test_the_page_decodes_as_pytorch_does(server, browser, name):
+    import torch
+
+    page, _ = _open_explorer(browser, server, name)
+    model = _pytorch_model(page, name)
+    generator = torch.Generator().manual_seed(0)
+    zs = (torch.rand(20, 2, generator=generator) * 6 - 3).tolist()
+    digits = list(range(model.n_classes)) if model.conditional else [0]
+    shown = browser.execute_async_script(DECODE_AT, zs, digits)
+    assert isinstance(shown, list), shown
+    assert len(shown) == len(zs) * len(digits)
+    worst = 0.0
+    for k, decoded in enumerate(shown):
+        digit, z = digits[k // len(zs)], zs[k % len(zs)]
+        assert decoded["z"] == pytest.approx(z, abs=1e-6) and decoded["digit"] == digit
+        with torch.no_grad():
+            expected = model.probabilities(torch.tensor([decoded["z"]]),
+                                           *model.given(torch.tensor([digit])))[0]
+        worst = max(worst, _max_difference(decoded["pixels"], expected))
+    assert worst <= TOLERANCE, f"{page}: pixels differ from PyTorch's by up to {worst:.2e}"
+
+
+def _stroke(browser, pad, points: list[tuple[int, int]], touch: bool = False) -> None:
+    """Draw through ``points`` (offsets from the pad's center) with a mouse or a finger, in
+    small steps, as WebDriver's pointer actions: real pointer events in the page."""
+    from selenium.webdriver.common.actions import interaction
+    from selenium.webdriver.common.actions.action_builder import ActionBuilder
+    from selenium.webdriver.common.actions.pointer_input import PointerInput
+
+    kind = interaction.POINTER_TOUCH if touch else interaction.POINTER_MOUSE
+    actions = ActionBuilder(browser, mouse=PointerInput(kind, "finger" if touch else "mouse"),
+                            duration=10)
+    pointer = actions.pointer_action
+    pointer.move_to(pad, *points[0]).pointer_down()
+    for (x0, y0), (x1, y1) in zip(points, points[1:]):
+        for step in range(1, 9):
+            pointer.move_to(pad, round(x0 + (x1 - x0) * step / 8), round(y0 + (y1 - y0) * step / 8))
+    pointer.pointer_up()
+    actions.perform()
+
+
+@pytest.mark.parametrize("name", EXPLORERS)
+def test_a_digit_drawn_on_the_pad_is_encoded_as_pytorch_does(server, browser, name):
+    import torch
+
+    page, explorer = _open_explorer(browser, server, name)
+    model = _pytorch_model(page, name)
+    before = browser.execute_script(VIEW)
+    explorer.screenshot(str(SCREENSHOTS / f"explorer_{name}_before_drawing.png"))
+    pad = explorer.find_element("css selector", ".explorer-pad")
+    browser.execute_script("arguments[0].scrollIntoView({block: 'center'});", pad)
+    # A seven: the bar, then the stem; on the conditional page with its label selected, and
+    # drawn with a finger there.
+    if model.conditional:
+        browser.execute_script(
+            "const s = arguments[0].querySelector('.explorer-digit-select');"
+            "s.value = '7'; s.dispatchEvent(new Event('change'));", explorer)
+    _stroke(browser, pad, [(-55, -65), (55, -65), (-5, 70)], touch=model.conditional)
+    settled = browser.execute_async_script(SETTLE)
+    after = browser.execute_script(VIEW)
+    # Scrolled down to it as before: the theme's header shows while one scrolls up.
+    browser.execute_script("window.scrollTo(0, 0); arguments[0].scrollIntoView();", explorer)
+    explorer.screenshot(str(SCREENSHOTS / f"explorer_{name}_after_drawing.png"))
+
+    encoding = settled["encoding"]
+    assert encoding is not None, f"{page}: the stroke was not encoded"
+    assert after["marker"] != before["marker"], "the marker stayed where it was"
+    assert after["ellipse"], "no ellipse for the drawn digit's sigma"
+    x = torch.tensor([encoding["input"]])
+    assert x.shape == (1, 784) and 0 <= x.min() and x.max() <= 1 and x.sum() > 10
+    label = (torch.tensor([encoding["digit"]]),) if model.conditional else ()
+    with torch.no_grad():
+        mu, log_var = model.encode(x, *label)
+        reconstruction = model.probabilities(mu, *label)[0]
+    assert settled["last"]["z"] == pytest.approx(encoding["mu"], abs=1e-6)  # the marker's z is mu
+    for what, got, expected in (("mu", encoding["mu"], mu[0]),
+                                ("log_var", encoding["logVar"], log_var[0]),
+                                ("reconstruction", encoding["pixels"], reconstruction)):
+        worst = _max_difference(got, expected)
+        assert worst <= TOLERANCE, f"{page}: {what} differs from PyTorch's by up to {worst:.2e}"
+
+
+def test_slider_and_marker_change_the_digit_and_the_strip_has_the_images_asked(server, browser):
+    from selenium.webdriver.common.action_chains import ActionChains
+
+    page, explorer = _open_explorer(browser, server, "latent_space")
+    model = _pytorch_model(page, "latent_space")
+    start = browser.execute_script(VIEW)
+    center = "arguments[0].scrollIntoView({block: 'center'});"
+    slider = explorer.find_element("css selector", ".explorer-z1")
+    browser.execute_script(center, slider)
+    ActionChains(browser).move_to_element_with_offset(slider, slider.size["width"] // 3, 0) \
+        .click().perform()
+    moved = browser.execute_async_script(SETTLE)
+    after_slider = browser.execute_script(VIEW)
+    assert moved["last"]["z"][0] > 0.5, moved["last"]["z"]
+    assert after_slider["digit"] != start["digit"] and after_slider["marker"] != start["marker"]
+
+    latent_map = explorer.find_element("css selector", ".explorer-map")
+    browser.execute_script(center, latent_map)
+    dx, dy = browser.execute_script(  # the marker's center, from the map's center
+        "const [m, r] = [arguments[0], arguments[0].parentElement].map("
+        "  e => e.getBoundingClientRect());"
+        "return [Math.round(m.x + m.width / 2 - r.x - r.width / 2),"
+        "        Math.round(m.y + m.height / 2 - r.y - r.height / 2)];",
+        explorer.find_element("css selector", ".explorer-marker"))
+    ActionChains(browser).move_to_element_with_offset(latent_map, dx, dy).click_and_hold() \
+        .move_by_offset(-40, 30).move_by_offset(-40, 30).release().perform()
+    dragged = browser.execute_async_script(SETTLE)
+    after_drag = browser.execute_script(VIEW)
+    assert dragged["last"]["z"][0] < moved["last"]["z"][0] - 0.5
+    assert dragged["last"]["z"][1] < moved["last"]["z"][1] - 0.5
+    assert after_drag["digit"] != after_slider["digit"]
+
+    steps = explorer.find_element("css selector", ".explorer-steps")
+    steps.clear()
+    steps.send_keys("5")
+    browser.execute_script(
+        "const root = arguments[0];"
+        "root.querySelector('.explorer-from').value = 'test1';"
+        "root.querySelector('.explorer-to').value = 'marker';", explorer)
+    explorer.find_element("css selector", ".explorer-interpolate").click()
+    strip = browser.execute_async_script(SETTLE)["strip"]
+    assert browser.execute_script(VIEW)["strip"] == 5 and len(strip["zs"]) == 5
+    assert strip["zs"][-1] == pytest.approx(dragged["last"]["z"], abs=1e-6)
+    import torch
+
+    with torch.no_grad():
+        expected = model.probabilities(torch.tensor(strip["zs"])).flatten()
+    assert _max_difference(strip["pixels"], expected) <= TOLERANCE
+    browser.save_screenshot(str(SCREENSHOTS / "latent_explorer_moved.png"))
+
+
+def test_without_webassembly_the_explorer_keeps_a_picture_and_says_why(server, browser):
+    page = _page_showing('data-name="latent_space"')
+    script = browser.execute_cdp_cmd("Page.addScriptToEvaluateOnNewDocument",
+                                     {"source": "delete window.WebAssembly;"})
+    try:
+        browser.get(f"{server}/{page}.html")
+        explorer = browser.find_element("css selector", ".vae-latent-explorer")
+        fallback = explorer.find_element("css selector", ".explorer-fallback")
+        assert fallback.is_displayed()
+        assert "WebAssembly" in fallback.text
+        assert not explorer.find_element("css selector", ".explorer-live").is_displayed()
+        image = fallback.find_element("css selector", "img")
+        assert browser.execute_script("return arguments[0].naturalWidth;", image) > 0
+    finally:
+        browser.execute_cdp_cmd("Page.removeScriptToEvaluateOnNewDocument", script)
 
 
 def test_solutions_are_hidden_behind_a_toggle(server, browser):

@@ -94,7 +94,8 @@ def _run_setup(python: Path, tmp_path: Path, in_colab: bool) -> subprocess.Compl
     source = tmp_path / "checkout"  # a copy, so the install leaves no build files in the repo
     if not source.exists():
         shutil.copytree(ROOT, source, ignore=shutil.ignore_patterns(
-            ".git", "_build", "build", "data", "checkpoints", "*.egg-info", "__pycache__"))
+            ".git", "_build", "build", "data", "checkpoints", "*.egg-info", "__pycache__",
+            "node_modules", "browser_models"))
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
     env.update(PYTHONPATH=str(tmp_path / "stand_in"), VAE_HELPERS_SOURCE=str(source),
                PIP_DISABLE_PIP_VERSION_CHECK="1", CUDA_VISIBLE_DEVICES="")

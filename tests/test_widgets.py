@@ -1,18 +1,24 @@
 import base64
 import json
 import re
+from io import BytesIO
 
 import pytest
 import torch
+from PIL import Image
 
-from vae_helpers import VAE, LatentExplorer
+from vae_helpers import VAE, ConditionalVAE, LatentExplorer, load_checkpoint
 from vae_helpers.widgets import MAP_AXES, MAP_PIXELS
 
 
 @pytest.fixture
 def explorer(mnist_test):
     torch.manual_seed(0)
-    return LatentExplorer(VAE(nh=32), mnist_test, steps=5)
+    return LatentExplorer(VAE(nh=32), mnist_test)
+
+
+def _config(html: str) -> dict:
+    return json.loads(re.search(r'class="explorer-config">(.*?)</script>', html).group(1))
 
 
 def test_moving_a_slider_redraws_the_digit_as_decode_z(explorer):
@@ -26,10 +32,6 @@ def test_moving_a_slider_redraws_the_digit_as_decode_z(explorer):
 
 
 def test_digit_png_shows_the_decoders_pixel_means(explorer):
-    from io import BytesIO
-
-    from PIL import Image
-
     image = Image.open(BytesIO(explorer.digit_png(0.3, -1.2, scale=1)))
     assert image.mode == "L" and image.size == (28, 28)
     pixels = torch.tensor(list(image.tobytes()), dtype=torch.float32).reshape(1, 784) / 255
@@ -46,16 +48,85 @@ def test_marker_fraction_maps_the_square_to_the_plotting_box(explorer):
         assert all(ring <= f <= 1 - ring for f in explorer.marker_fraction(*corner))
 
 
-def test_static_html_holds_one_frame_per_grid_point(explorer):
-    html = explorer.static_html().data
-    config = json.loads(re.search(r'class="latent-frames">(.*?)</script>', html).group(1))
-    assert config["steps"] == 5 and len(config["frames"]) == 25
-    values = explorer.grid_values().tolist()
-    frame = config["frames"][3 * 5 + 1]  # i2 = 3, i1 = 1
-    assert base64.b64decode(frame) == explorer.digit_png(values[1], values[3], scale=1)
-    assert "http" not in html  # nothing to fetch
+def test_static_html_exports_the_model_and_names_its_files(explorer, tmp_path):
+    html = explorer.static_html("vae", folder=tmp_path / "models").data
+    config = _config(html)
+    assert config["encoder"].endswith("models/vae_encoder.onnx")
+    assert config["decoder"].endswith("models/vae_decoder.onnx")
+    assert (tmp_path / "models" / "vae_encoder.onnx").is_file()
+    assert (tmp_path / "models" / "vae_decoder.onnx").is_file()
+    reference, _ = load_checkpoint(tmp_path / "models" / "vae.pt")
+    assert all(torch.equal(a, b) for a, b in
+               zip(reference.state_dict().values(), explorer.model.state_dict().values()))
+    assert config["limit"] == 3.0 and not config["conditional"]
+    assert "http" not in html  # nothing to fetch from elsewhere
+    assert "<select" not in html.split("explorer-interpolation")[0]  # no digit selector
+
+
+def test_static_html_carries_one_test_digit_per_class(explorer, mnist_test, tmp_path):
+    digits = _config(explorer.static_html("vae", folder=tmp_path).data)["testDigits"]
+    assert [d["label"] for d in digits] == list(range(10))
+    first_seven = mnist_test.images[(mnist_test.labels == 7).nonzero()[0, 0]]
+    pixels = torch.tensor(list(base64.b64decode(digits[7]["pixels"])), dtype=torch.float32)
+    assert torch.allclose(pixels / 255, first_seven, atol=0.5 / 255)
+
+
+def test_fallback_picture_shows_decoded_codes(explorer, tmp_path):
+    html = explorer.static_html("vae", folder=tmp_path).data
+    assert "WebAssembly" in html
+    src = re.search(r'<img alt="decoded digits[^"]*" src="data:image/png;base64,([^"]+)"', html)
+    image = Image.open(BytesIO(base64.b64decode(src.group(1))))
+    assert image.size == (9 * 30 + 2, 9 * 30 + 2)  # 9 x 9 digits of 28 px, 2 px apart
+    middle = torch.tensor(list(image.crop((122, 122, 150, 150)).tobytes()), dtype=torch.float32)
+    with torch.no_grad():
+        expected = explorer.model.probabilities(torch.zeros(1, 2))[0]
+    assert torch.allclose(middle / 255, expected, atol=1 / 255)
+
+
+def test_a_conditional_explorer_has_a_digit_selector(mnist_test, tmp_path):
+    torch.manual_seed(0)
+    explorer = LatentExplorer(ConditionalVAE(nh=16), mnist_test)
+    html = explorer.static_html("cvae", folder=tmp_path).data
+    assert _config(html)["conditional"] and _config(html)["digits"] == list(range(10))
+    assert html.count('<option value=') == 10
+    image = Image.open(BytesIO(explorer.fallback_png(columns=5)))
+    assert image.size == (5 * 30 + 2, 10 * 30 + 2)  # one row per digit
 
 
 def test_explorer_needs_a_two_dimensional_latent():
     with pytest.raises(ValueError, match="2-D latent space .nz=2., not nz=3"):
         LatentExplorer(VAE(nh=8, nz=3))
+    with pytest.raises(ValueError, match="limit must be a finite number above zero, not 0"):
+        LatentExplorer(VAE(nh=8), limit=0)
+
+
+@pytest.mark.parametrize("options, words", [
+    ({"limit": float("inf")}, "limit must be a finite number above zero, not inf"),
+    ({"limit": float("nan")}, "limit must be a finite number above zero, not nan"),
+    ({"n_points": 0}, "n_points must be an integer at least 1, not 0"),
+    ({"n_points": 2.5}, "n_points must be an integer at least 1, not 2.5"),
+])
+def test_explorer_names_each_bad_argument(options, words):
+    with pytest.raises(ValueError, match=words):
+        LatentExplorer(VAE(nh=8), **options)
+
+
+def test_explorer_checks_the_images_it_maps():
+    from vae_helpers import MNIST
+
+    with pytest.raises(ValueError, match=r"data.images must have shape \(batch, 784\)"):
+        LatentExplorer(VAE(nh=8), MNIST(torch.rand(5, 10), torch.zeros(5, dtype=torch.long)))
+
+
+def test_without_onnx_the_page_part_is_the_picture_and_a_pointer_to_live(explorer, tmp_path,
+                                                                          monkeypatch):
+    """Colab has no onnx package: the cell still runs, shows decoded codes and says why."""
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *a: None if name == "onnx" else real(name, *a))
+    monkeypatch.chdir(tmp_path)
+    html = explorer.static_html("no_onnx").data
+    assert "explorer.live()" in html and "<img" in html and "onnx" in html
+    assert not (tmp_path / "browser_models").exists()

@@ -21,6 +21,7 @@ _EXPORTS = {
     "devices": ("available_devices", "best_device", "describe_device", "resolve_device"),
     "divergences": ("kl_discrete", "kl_full_gaussians", "kl_gaussians", "monte_carlo_kl"),
     "errors": ("CheckpointError", "DataError", "TrainingDiverged"),
+    "export": ("export_onnx",),
     "evaluation": ("active_units", "grid_log_likelihood", "iw_log_likelihood", "kl_per_dimension",
         "log_weights", "mean_negative_elbo", "rate_and_distortion"),
     "gradient_estimators": ("reparameterization_gradients", "score_function_gradients"),

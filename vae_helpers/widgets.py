@@ -1,10 +1,11 @@
-"""Latent sliders: decode (z1, z2) live in a kernel, or from pre-decoded frames with no kernel.
+"""Latent sliders: decode (z1, z2) live in a kernel, or in the browser with no kernel at all.
 
 One ``LatentExplorer`` serves both. ``live()`` returns ipywidgets (two sliders, the decoded digit
 and the latent map with the current z marked) that work in Jupyter and Colab. ``static_html()``
-decodes a grid of z once and returns self-contained HTML/JS that switches between those frames
-in the browser, so the sliders also work on a static web page. For a conditional model both add
-a digit selector, and the frames cover every digit.
+exports the model's encoder and decoder as ONNX files and returns the HTML of an explorer that
+runs them in the web page with ONNX Runtime Web (``book/_static/latent_explorer.js``): continuous
+sliders, a draggable marker, a drawing pad whose digit the encoder places on the map, and
+interpolation. For a conditional model both add a digit selector.
 """
 
 from __future__ import annotations
@@ -12,13 +13,17 @@ from __future__ import annotations
 import base64
 import io
 import json
-import uuid
+import os
+from pathlib import Path
 
 import matplotlib.pyplot as plt
 import torch
 from PIL import Image, ImageDraw
 
-from .data import IMAGE_SIDE, MNIST
+from .checkpoints import save_checkpoint
+from .data import IMAGE_SIDE, MNIST, check_images
+from .errors import check_count, check_positive
+from .export import export_onnx
 from .model import LatentVariableModel
 from .plots import figure_png, scatter_codes
 
@@ -27,26 +32,26 @@ DIGIT_SCALE = 6
 # Where the plotting box sits in the map picture, as fractions (left, bottom, width, height):
 # the margins hold the axes' ticks and labels, and keep the marker whole at the corners.
 MAP_AXES = (0.16, 0.14, 0.8, 0.8)
+# Where static_html writes the ONNX files, relative to the notebook (and so to its page).
+MODEL_FOLDER = "browser_models"
 
 
 class LatentExplorer:
     """Sliders over the 2-D latent plane [-limit, limit]^2 of a trained ``model``."""
 
     def __init__(self, model: LatentVariableModel, data: MNIST | None = None, limit: float = 3.0,
-                 steps: int = 21, n_points: int = 3000) -> None:
+                 n_points: int = 3000) -> None:
         if model.nz != 2:
             raise ValueError(f"Latent sliders need a 2-D latent space (nz=2), not nz={model.nz}.")
-        if steps < 2:
-            raise ValueError(f"steps must be at least 2, not {steps}.")
-        self.model, self.limit, self.steps = model, float(limit), steps
+        check_positive("limit", limit)
+        check_count("n_points", n_points)
+        if data is not None:
+            check_images(data.images, model.nx, "data.images")
+        self.model, self.data, self.limit = model, data, float(limit)
         self.digits = list(range(model.n_classes)) if model.conditional else [None]
         self.device = next(model.parameters()).device
         self._map_png = self._render_map(data, n_points)
         self._map = Image.open(io.BytesIO(self._map_png)).convert("RGB")
-
-    def grid_values(self) -> torch.Tensor:
-        """The ``steps`` values each slider takes in the static page."""
-        return torch.linspace(-self.limit, self.limit, self.steps)
 
     def _render_map(self, data: MNIST | None, n_points: int) -> bytes:
         fig = plt.figure(figsize=(3, 3), dpi=MAP_PIXELS / 3)
@@ -120,35 +125,74 @@ class LatentExplorer:
         self.digit_image.value = self.digit_png(z1, z2, digit)
         self.map_image.value = self.map_png(z1, z2)
 
-    def frames(self) -> list[str]:
-        """Base64 28x28 PNGs of the decoded grid, index = (digit * steps + i2) * steps + i1."""
-        values = self.grid_values().tolist()
-        return [base64.b64encode(self.digit_png(z1, z2, digit, scale=1)).decode("ascii")
-                for digit in self.digits for z2 in values for z1 in values]
+    @torch.no_grad()
+    def fallback_png(self, columns: int = 9) -> bytes:
+        """PNG of decoded digits for the page without WebAssembly: codes on a grid over the
+        square (rows from z2 = limit down), or, for a conditional model, one row per digit with
+        z1 across and z2 = 0."""
+        from torchvision.utils import make_grid
 
-    def static_html(self):
-        """Self-contained HTML/JS sliders over pre-decoded frames: no kernel, no network."""
+        values = torch.linspace(-self.limit, self.limit, columns, device=self.device)
+        if self.model.conditional:
+            z = torch.stack([values, torch.zeros_like(values)], -1).repeat(len(self.digits), 1)
+            labels = torch.arange(len(self.digits), device=self.device).repeat_interleave(columns)
+            pixels = self.model.probabilities(z, labels)
+        else:
+            z2, z1 = torch.meshgrid(values.flip(0), values, indexing="ij")
+            pixels = self.model.probabilities(torch.stack([z1, z2], -1).reshape(-1, 2))
+        grid = make_grid(pixels.reshape(-1, 1, IMAGE_SIDE, IMAGE_SIDE).cpu(), nrow=columns,
+                         padding=2, pad_value=0.5)
+        return _png(Image.fromarray((grid[0] * 255).round().byte().numpy(), mode="L"))
+
+    def test_digits(self) -> list[dict]:
+        """The first test image of each digit as base64 gray levels (784 bytes), with its label,
+        for the page's interpolation; none without data."""
+        if self.data is None:
+            return []
+        digits = []
+        for label in range(10):
+            index = int((self.data.labels == label).nonzero()[0, 0])
+            pixels = (self.data.images[index] * 255).round().byte().cpu().numpy().tobytes()
+            digits.append({"label": label, "pixels": base64.b64encode(pixels).decode("ascii")})
+        return digits
+
+    def static_html(self, name: str, folder: str | os.PathLike = MODEL_FOLDER):
+        """The explorer for a page with no kernel: the model itself runs in the browser.
+
+        Writes the encoder and decoder as ONNX (``export_onnx``) and the model's checkpoint,
+        PyTorch's reference for the page's tests, to ``folder`` (relative to the notebook; the
+        book's ``browser_models`` extension publishes the ONNX files beside the page), and
+        returns HTML that ``book/_static/latent_explorer.js`` brings to life with ONNX Runtime
+        Web: sliders, a draggable marker, a drawing pad and interpolation. Without WebAssembly
+        the page keeps a picture of decoded codes (``fallback_png``) and says why.
+        """
+        import importlib.util
+
         from IPython.display import HTML
 
-        uid = f"vae-explorer-{uuid.uuid4().hex[:8]}"
-        middle = self.steps // 2
-        config = {"steps": self.steps, "limit": self.limit, "frames": self.frames(),
-                  "axes": MAP_AXES}
-        map_src = "data:image/png;base64," + base64.b64encode(self._map_png).decode("ascii")
-        sliders = "".join(
-            f'<label style="display:block">{name} <input type="range" class="{cls}" min="0" '
-            f'max="{self.steps - 1}" step="1" value="{middle}" style="width:260px"> '
-            f'<output class="{cls}-value"></output></label>'
-            for name, cls in (("z₁", "z1"), ("z₂", "z2"))
-        )
+        if importlib.util.find_spec("onnx") is None:  # e.g. Colab: live() is the way there
+            return HTML(_FALLBACK_ONLY.format(fallback_src=_data_url(self.fallback_png())))
+        paths = export_onnx(self.model, folder, name)
+        save_checkpoint(Path(folder) / f"{name}.pt", self.model)
+        config = {
+            "name": name, "limit": self.limit, "axes": MAP_AXES,
+            "conditional": self.model.conditional, "digits": self.digits,
+            "encoder": Path(folder, paths["encoder"].name).as_posix(),
+            "decoder": Path(folder, paths["decoder"].name).as_posix(),
+            "testDigits": self.test_digits(),
+        }
+        label = ""
         if self.model.conditional:
             options = "".join(f'<option value="{d}">{d}</option>' for d in self.digits)
-            sliders += ('<label style="display:block">digit '
-                        f'<select class="digit">{options}</select></label>')
+            label = f'<label>digit <select class="explorer-digit-select">{options}</select></label>'
+        return HTML(_PAGE_TEMPLATE.format(
+            name=name, config=json.dumps(config).replace("</", "<\\/"),
+            map_src=_data_url(self._map_png), fallback_src=_data_url(self.fallback_png()),
+            size=MAP_PIXELS, limit=self.limit, label=label))
 
-        return HTML(_STATIC_TEMPLATE.format(
-            uid=uid, map_src=map_src, size=MAP_PIXELS, sliders=sliders,
-            digit_size=IMAGE_SIDE * DIGIT_SCALE, config=json.dumps(config)))
+
+def _data_url(png: bytes) -> str:
+    return "data:image/png;base64," + base64.b64encode(png).decode("ascii")
 
 
 def _png(image: Image.Image) -> bytes:
@@ -157,44 +201,60 @@ def _png(image: Image.Image) -> bytes:
     return buffer.getvalue()
 
 
-_STATIC_TEMPLATE = """
-<div id="{uid}" class="vae-latent-explorer" style="font-family:sans-serif">
-  <div style="display:flex;gap:16px;align-items:center;flex-wrap:wrap">
-    <div style="position:relative;width:{size}px;height:{size}px;border:1px solid #ccc">
-      <img class="latent-map" alt="latent map" src="{map_src}" width="{size}" height="{size}">
-      <div class="latent-marker" style="position:absolute;width:14px;height:14px;
-        margin:-9px 0 0 -9px;border:3px solid red;border-radius:50%"></div>
-    </div>
-    <img class="latent-digit" alt="decoded digit" width="{digit_size}" height="{digit_size}"
-      style="image-rendering:pixelated;border:1px solid #ccc">
-  </div>
-  {sliders}
-  <script type="application/json" class="latent-frames">{config}</script>
-  <script>
-  (function () {{
-    var root = document.getElementById("{uid}");
-    var config = JSON.parse(root.querySelector(".latent-frames").textContent);
-    var n = config.steps, limit = config.limit;
-    var s1 = root.querySelector("input.z1"), s2 = root.querySelector("input.z2");
-    var digitSelect = root.querySelector("select.digit");
-    var digit = root.querySelector(".latent-digit"), marker = root.querySelector(".latent-marker");
-    function z(i) {{ return -limit + 2 * limit * i / (n - 1); }}
-    function show() {{
-      var d = digitSelect ? Number(digitSelect.value) : 0;
-      var i1 = Number(s1.value), i2 = Number(s2.value), frame = (d * n + i2) * n + i1;
-      digit.src = "data:image/png;base64," + config.frames[frame];
-      digit.dataset.frame = frame;
-      var box = config.axes;  // left, bottom, width, height of the plotting box
-      marker.style.left = (100 * (box[0] + box[2] * i1 / (n - 1))) + "%";
-      marker.style.top = (100 * (1 - box[1] - box[3] * i2 / (n - 1))) + "%";
-      root.querySelector(".z1-value").textContent = z(i1).toFixed(2);
-      root.querySelector(".z2-value").textContent = z(i2).toFixed(2);
-    }}
-    s1.addEventListener("input", show);
-    s2.addEventListener("input", show);
-    if (digitSelect) digitSelect.addEventListener("change", show);
-    show();
-  }})();
-  </script>
+# The page's explorer; book/_static/latent_explorer.js finds it by its class and shows the live
+# part once the model runs. Styles are in book/_static/book.css.
+_FALLBACK_ONLY = """
+<div class="vae-latent-explorer-fallback">
+<p>Decoded codes on a grid. The web book runs the trained model in the page; here,
+<code>explorer.live()</code> gives live sliders (exporting the model for a browser needs the
+<code>onnx</code> package, which this environment lacks).</p>
+<img alt="decoded digits for codes on a grid" src="{fallback_src}">
+</div>
+"""
+
+_PAGE_TEMPLATE = """
+<div class="vae-latent-explorer" data-name="{name}">
+<script type="application/json" class="explorer-config">{config}</script>
+<div class="explorer-fallback">
+<p>This picture of decoded codes stands in for the live explorer, which runs the trained model in
+the web book with WebAssembly, because this browser does not offer it or runs no scripts here (in
+Jupyter or Colab, <code>explorer.live()</code> gives live sliders).</p>
+<img alt="decoded digits for codes on a grid" src="{fallback_src}">
+</div>
+<div class="explorer-live" hidden>
+<div class="explorer-row">
+<div class="explorer-map"><img alt="latent map: the test set's codes" src="{map_src}"
+ width="{size}" height="{size}" draggable="false"><div class="explorer-ellipse" hidden></div>
+<div class="explorer-marker"></div></div>
+<figure><canvas class="explorer-decoded" width="28" height="28"></canvas>
+<figcaption>decoded at z</figcaption></figure>
+</div>
+<div class="explorer-controls">
+<label>z₁ <input type="range" class="explorer-z1" min="-{limit}" max="{limit}" step="any"
+ value="0"> <output class="explorer-z1-value">0.00</output></label>
+<label>z₂ <input type="range" class="explorer-z2" min="-{limit}" max="{limit}" step="any"
+ value="0"> <output class="explorer-z2-value">0.00</output></label>
+{label}
+</div>
+<div class="explorer-row">
+<figure><canvas class="explorer-pad" width="196" height="196"></canvas>
+<figcaption>draw a digit here <button type="button" class="explorer-clear">clear</button>
+</figcaption></figure>
+<figure><canvas class="explorer-input" width="28" height="28"></canvas>
+<figcaption>as MNIST: 20×20, centered</figcaption></figure>
+<figure><canvas class="explorer-reconstruction" width="28" height="28"></canvas>
+<figcaption>decoded at its μ</figcaption></figure>
+</div>
+<p class="explorer-encoding">Your digit's code appears here and on the map: the blue ellipse is one
+σ of the encoder's q(z | x) around μ.</p>
+<div class="explorer-interpolation">
+<label>from <select class="explorer-from"></select></label>
+<label>to <select class="explorer-to"></select></label>
+<label>images <input type="number" class="explorer-steps" min="2" max="12" value="8"></label>
+<button type="button" class="explorer-interpolate">interpolate</button>
+<div class="explorer-strip"></div>
+</div>
+<p class="explorer-status"></p>
+</div>
 </div>
 """

@@ -1,0 +1,306 @@
+/* The web book's latent explorer: a chapter's trained encoder and decoder, exported as ONNX when
+ * the book is built (vae_helpers.LatentExplorer.static_html), run in the page by ONNX Runtime Web
+ * on single-threaded WebAssembly, served from the book itself (_static/vendor/onnxruntime).
+ * No kernel, no network, no special server headers.
+ *
+ * Each .vae-latent-explorer element gets continuous sliders, a draggable marker on the latent
+ * map, a drawing pad (mouse and touch) whose digit is preprocessed as MNIST was and encoded live,
+ * and an interpolation strip. Tests and benchmarks read element.vaeExplorer (see `hooks`).
+ */
+(function () {
+  "use strict";
+  const SIDE = 28;  // MNIST images are 28 x 28 ...
+  const BOX = 20;   // ... with the digit fitted into a 20 x 20 box, centered by its center of mass
+  const RUNTIME = document.currentScript.src.replace(/[^/]*$/, "vendor/onnxruntime/");
+
+  let runtime = null;
+  function loadRuntime() {  // one <script> per page, only on pages with an explorer
+    runtime = runtime || new Promise((resolve, reject) => {
+      const tag = document.createElement("script");
+      tag.src = RUNTIME + "ort.wasm.min.js";
+      tag.onload = () => {
+        ort.env.wasm.numThreads = 1;  // no SharedArrayBuffer, so no cross-origin isolation
+        ort.env.wasm.proxy = false;
+        ort.env.wasm.wasmPaths = RUNTIME;
+        resolve(window.ort);
+      };
+      tag.onerror = () => reject(new Error("could not load " + tag.src));
+      document.head.append(tag);
+    });
+    return runtime;
+  }
+
+  function paint(canvas, pixels, offset = 0) {  // gray levels in [0, 1], white on black
+    const context = canvas.getContext("2d");
+    const image = context.createImageData(SIDE, SIDE);
+    for (let i = 0; i < SIDE * SIDE; i++) {
+      const v = Math.round(255 * pixels[offset + i]);
+      image.data.set([v, v, v, 255], 4 * i);
+    }
+    context.putImageData(image, 0, 0);
+  }
+
+  /* The pad's ink as MNIST's preprocessing made it: the digit's bounding box scaled to fit a
+   * 20 x 20 box (aspect kept, anti-aliased), then placed in 28 x 28 with its center of mass at
+   * the center. Returns 784 gray levels in [0, 1], or null for an empty pad. */
+  function mnistInput(pad) {
+    const { width, height } = pad;
+    const ink = pad.getContext("2d").getImageData(0, 0, width, height).data;
+    let left = width, top = height, right = -1, bottom = -1;
+    for (let y = 0; y < height; y++) {
+      for (let x = 0; x < width; x++) {
+        if (ink[4 * (y * width + x)] > 0) {
+          left = Math.min(left, x); right = Math.max(right, x);
+          top = Math.min(top, y); bottom = Math.max(bottom, y);
+        }
+      }
+    }
+    if (right < 0) return null;
+    const w = right - left + 1, h = bottom - top + 1, scale = BOX / Math.max(w, h);
+    const boxW = Math.max(1, Math.round(w * scale)), boxH = Math.max(1, Math.round(h * scale));
+    const box = document.createElement("canvas");
+    box.width = boxW; box.height = boxH;
+    const context = box.getContext("2d");
+    context.imageSmoothingQuality = "high";
+    context.drawImage(pad, left, top, w, h, 0, 0, boxW, boxH);
+    const small = context.getImageData(0, 0, boxW, boxH).data;
+    let mass = 0, mx = 0, my = 0;
+    for (let y = 0; y < boxH; y++) {
+      for (let x = 0; x < boxW; x++) {
+        const v = small[4 * (y * boxW + x)] / 255;
+        mass += v; mx += v * x; my += v * y;
+      }
+    }
+    const clamp = (v, hi) => Math.min(Math.max(v, 0), hi);
+    const dx = clamp(Math.round((SIDE - 1) / 2 - mx / mass), SIDE - boxW);
+    const dy = clamp(Math.round((SIDE - 1) / 2 - my / mass), SIDE - boxH);
+    const x = new Float32Array(SIDE * SIDE);
+    for (let y = 0; y < boxH; y++) {
+      for (let i = 0; i < boxW; i++) x[(y + dy) * SIDE + i + dx] = small[4 * (y * boxW + i)] / 255;
+    }
+    return x;
+  }
+
+  function capture(element, event) {  // keep a drag's events when it leaves the element
+    try {
+      element.setPointerCapture(event.pointerId);
+    } catch (error) { /* a pointer that is not down, as in an event made up by a script */ }
+  }
+
+  async function start(root) {
+    const config = JSON.parse(root.querySelector(".explorer-config").textContent);
+    const find = (name) => root.querySelector(".explorer-" + name);
+    const limit = config.limit, [axLeft, axBottom, axWidth, axHeight] = config.axes;
+    const hooks = root.vaeExplorer = {
+      config, decodes: 0, decodeMs: [], firstImageMs: null, last: null, encoding: null,
+      strip: null, failed: null,
+    };
+    const ort = await loadRuntime();
+    const [encoder, decoder] = await Promise.all(
+      [config.encoder, config.decoder].map((url) => ort.InferenceSession.create(url)));
+
+    // ONNX Runtime runs one call per session at a time: calls queue here, one after another.
+    let queue = Promise.resolve();
+    const exclusive = (task) => {
+      const done = queue.then(task);
+      queue = done.catch(() => {});
+      return done;
+    };
+    hooks.idle = async () => { let seen; do { seen = queue; await seen; } while (seen !== queue); };
+
+    const labels = (n, digit) =>
+      new ort.Tensor("int64", BigInt64Array.from({ length: n }, () => BigInt(digit)), [n]);
+    async function decode(zs, digit) {  // zs: [[z1, z2], ...] -> Float32Array of n x 784
+      const feeds = { z: new ort.Tensor("float32", Float32Array.from(zs.flat()), [zs.length, 2]) };
+      if (config.conditional) feeds.y = labels(zs.length, digit);
+      return (await decoder.run(feeds)).pixels.data;
+    }
+    async function encode(x, digit) {  // 784 gray levels -> {mu, logVar}
+      const feeds = { x: new ort.Tensor("float32", x, [1, SIDE * SIDE]) };
+      if (config.conditional) feeds.y = labels(1, digit);
+      const out = await encoder.run(feeds);
+      return { mu: Array.from(out.mu.data), logVar: Array.from(out.log_var.data) };
+    }
+
+    const state = { z: [0, 0], digit: config.digits[0] || 0, drawn: null };
+    const sliders = [find("z1"), find("z2")], select = find("digit-select");
+    const map = find("map"), marker = find("marker"), ellipse = find("ellipse");
+    const place = (el, z) => {  // position on the map picture of code z (clamped to the square)
+      const f = (v) => (Math.min(Math.max(v, -limit), limit) + limit) / (2 * limit);
+      el.style.left = 100 * (axLeft + axWidth * f(z[0])) + "%";
+      el.style.top = 100 * (1 - axBottom - axHeight * f(z[1])) + "%";
+    };
+
+    // The view: decode the current z (and digit) whenever it changes; requests made while a
+    // decode runs merge into the next one, so the page follows a fast drag.
+    let viewWanted = false;
+    function showZ() {
+      sliders.forEach((s, i) => {
+        s.value = state.z[i];
+        find(`z${i + 1}-value`).textContent = state.z[i].toFixed(2);
+      });
+      place(marker, state.z);
+      if (viewWanted) return;
+      viewWanted = true;
+      exclusive(async () => {
+        viewWanted = false;
+        const z = state.z.slice(), digit = state.digit, t0 = performance.now();
+        const pixels = await decode([z], digit);
+        hooks.decodeMs.push(performance.now() - t0);
+        paint(find("decoded"), pixels);
+        hooks.last = { z, digit, pixels: Array.from(pixels) };
+        hooks.decodes += 1;
+        if (hooks.firstImageMs === null) hooks.firstImageMs = performance.now();
+      });
+    }
+    sliders.forEach((s, i) => s.addEventListener("input", () => {
+      state.z[i] = Number(s.value);
+      showZ();
+    }));
+    if (select) {  // the conditional model: the same codes, decoded as another digit
+      select.addEventListener("change", () => {
+        state.digit = Number(select.value);
+        showZ();
+        interpolate();
+      });
+    }
+
+    // Dragging the marker (or clicking anywhere on the map) moves z there.
+    function zAt(event) {
+      const r = map.getBoundingClientRect();
+      const fx = (event.clientX - r.left) / r.width, fy = (event.clientY - r.top) / r.height;
+      const z = [(fx - axLeft) / axWidth, (1 - axBottom - fy) / axHeight];
+      return z.map((v) => Math.min(Math.max(-limit + 2 * limit * v, -limit), limit));
+    }
+    map.addEventListener("pointerdown", (event) => {
+      capture(map, event); state.z = zAt(event); showZ(); event.preventDefault();
+    });
+    map.addEventListener("pointermove", (event) => {
+      if (event.buttons || event.pointerType === "touch") { state.z = zAt(event); showZ(); }
+    });
+
+    // The drawing pad: white strokes on black, as MNIST; every stroke is encoded as it grows.
+    const pad = find("pad"), ink = pad.getContext("2d", { willReadFrequently: true });
+    function clearPad() {
+      ink.fillStyle = "black"; ink.fillRect(0, 0, pad.width, pad.height);
+      const black = new Float32Array(SIDE * SIDE);
+      [find("input"), find("reconstruction")].forEach((canvas) => paint(canvas, black));
+      ellipse.hidden = true; state.drawn = null; hooks.encoding = null;
+    }
+    clearPad();
+    let encodeWanted = false;
+    function encodeDrawing() {
+      if (encodeWanted) return;
+      encodeWanted = true;
+      exclusive(async () => {
+        encodeWanted = false;
+        const x = mnistInput(pad);
+        if (!x) return;
+        paint(find("input"), x);
+        const { mu, logVar } = await encode(x, state.digit);
+        const pixels = await decode([mu], state.digit);
+        paint(find("reconstruction"), pixels);
+        hooks.encoding = {
+          input: Array.from(x), digit: state.digit, mu, logVar, pixels: Array.from(pixels),
+        };
+        state.drawn = mu;
+        place(ellipse, mu);
+        const sigma = logVar.map((v) => Math.exp(v / 2));
+        ellipse.style.width = 100 * axWidth * sigma[0] / limit + "%";   // 2 sigma across,
+        ellipse.style.height = 100 * axHeight * sigma[1] / limit + "%"; // of 2 limit
+        ellipse.hidden = false;
+        const pair = (v) => `(${v[0].toFixed(2)}, ${v[1].toFixed(2)})`;
+        find("encoding").textContent = `Your digit: μ = ${pair(mu)}, σ = ${pair(sigma)}; `
+          + "the blue ellipse on the map is one σ around μ.";
+        state.z = mu.slice();
+        showZ();
+      });
+    }
+    let last = null;
+    const padPoint = (event) => {
+      const r = pad.getBoundingClientRect();
+      return [(event.clientX - r.left) * pad.width / r.width,
+        (event.clientY - r.top) * pad.height / r.height];
+    };
+    pad.addEventListener("pointerdown", (event) => {
+      capture(pad, event); last = padPoint(event); event.preventDefault();
+    });
+    pad.addEventListener("pointermove", (event) => {
+      if (!last || !(event.buttons || event.pointerType === "touch")) return;
+      const point = padPoint(event);
+      // About MNIST's stroke width once the digit is shrunk into its 20 x 20 box.
+      Object.assign(ink, { strokeStyle: "white", lineWidth: 16, lineCap: "round",
+        lineJoin: "round" });
+      ink.beginPath(); ink.moveTo(...last); ink.lineTo(...point); ink.stroke();
+      last = point;
+      encodeDrawing();
+    });
+    const endStroke = () => { last = null; };
+    pad.addEventListener("pointerup", endStroke);
+    pad.addEventListener("pointercancel", endStroke);
+    find("clear").addEventListener("click", clearPad);
+
+    // Interpolation: decode codes evenly spaced on the line between two chosen ones.
+    const tests = config.testDigits.map((t) => ({
+      label: t.label,
+      x: Float32Array.from(atob(t.pixels), (c) => c.charCodeAt(0) / 255),
+    }));
+    const ends = [find("from"), find("to")];
+    const choices = [["marker", "the marker"], ["drawing", "your digit"],
+      ...tests.map((t, i) => ["test" + i, "a test " + t.label])];
+    ends.forEach((end, k) => {
+      choices.forEach(([value, text]) => end.append(new Option(text, value)));
+      end.value = k === 0 ? "marker" : (tests.length ? "test7" : "marker");
+    });
+    async function endpoint(choice) {  // runs inside the queue
+      if (choice === "marker") return state.z.slice();
+      if (choice === "drawing") {
+        if (!state.drawn) throw new Error("draw a digit first");
+        return state.drawn.slice();
+      }
+      const test = tests[Number(choice.slice(4))];
+      return (await encode(test.x, config.conditional ? test.label : 0)).mu;
+    }
+    function interpolate() {
+      const n = Math.min(Math.max(Math.round(Number(find("steps").value)) || 2, 2), 12);
+      return exclusive(async () => {
+        const [a, b] = [await endpoint(ends[0].value), await endpoint(ends[1].value)];
+        const zs = Array.from({ length: n },
+          (_, i) => [0, 1].map((d) => a[d] + (b[d] - a[d]) * i / (n - 1)));
+        const pixels = await decode(zs, state.digit);
+        const strip = find("strip");
+        strip.replaceChildren(...zs.map((_, i) => {
+          const canvas = document.createElement("canvas");
+          canvas.width = canvas.height = SIDE;
+          paint(canvas, pixels, i * SIDE * SIDE);
+          return canvas;
+        }));
+        hooks.strip = { zs, digit: state.digit, pixels: Array.from(pixels) };
+      }).then(() => { find("status").textContent = ""; },
+        (error) => { find("status").textContent = error.message; });
+    }
+    find("interpolate").addEventListener("click", interpolate);
+    hooks.interpolate = interpolate;
+
+    root.querySelector(".explorer-fallback").hidden = true;
+    find("live").hidden = false;
+    showZ();
+    interpolate();
+    await hooks.idle();
+  }
+
+  function startAll() {
+    document.querySelectorAll(".vae-latent-explorer").forEach((root) => {
+      if (typeof WebAssembly !== "object") return;  // the fallback picture stays
+      root.vaeExplorer = { failed: null };
+      root.vaeReady = start(root).catch((error) => {
+        root.vaeExplorer.failed = String(error);
+        root.querySelector(".explorer-live").hidden = true;
+        root.querySelector(".explorer-fallback").hidden = false;
+        console.error("latent explorer:", error);
+      });
+    });
+  }
+  if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", startAll);
+  else startAll();
+})();

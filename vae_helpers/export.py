@@ -1,0 +1,75 @@
+"""A trained model's two networks as ONNX files, for ONNX Runtime in a web page.
+
+``export_onnx`` writes ``{name}_encoder.onnx``, x (and the label y) -> (mu, log_var), and
+``{name}_decoder.onnx``, z (and y) -> the pixel means E[x | z], what a page shows. Both take a
+batch of any size. Images are flat (batch, 784) gray levels in [0, 1] and labels are int64, as in
+PyTorch. The legacy TorchScript exporter (``dynamo=False``) needs only the ``onnx`` package and
+records the networks exactly as they run here.
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+import re
+import warnings
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from .model import LatentVariableModel
+
+
+class _Encoder(nn.Module):
+    def __init__(self, model: LatentVariableModel) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, x: torch.Tensor, *label: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.model.encode(x, *label)
+
+
+class _Decoder(nn.Module):
+    def __init__(self, model: LatentVariableModel) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, z: torch.Tensor, *label: torch.Tensor) -> torch.Tensor:
+        return self.model.probabilities(z, *label)
+
+
+def export_onnx(
+    model: LatentVariableModel, folder: str | os.PathLike, name: str
+) -> dict[str, Path]:
+    """Write ``model``'s encoder and decoder to ``folder`` as ONNX; returns their paths.
+
+    Inputs are named ``x``, ``z`` and, for a conditional model, ``y``; outputs ``mu``,
+    ``log_var`` and ``pixels``. ``name`` is a file-name stem: letters, digits, ``_`` and ``-``.
+    """
+    if not isinstance(model, LatentVariableModel):
+        raise TypeError(f"model must be a vae_helpers model, not {type(model).__name__}.")
+    if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z0-9_-]+", name):
+        raise ValueError(f"name must be letters, digits, '_' or '-', not {name!r}.")
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    model = copy.deepcopy(model).cpu().eval()  # the caller's model stays where it is
+    label = (torch.zeros(1, dtype=torch.int64),) if model.conditional else ()
+    label_names = ["y"] if model.conditional else []
+    batch = {0: "batch"}
+    networks = {
+        "encoder": (_Encoder(model), torch.zeros(1, model.nx), ["x"], ["mu", "log_var"]),
+        "decoder": (_Decoder(model), torch.zeros(1, model.nz), ["z"], ["pixels"]),
+    }
+    paths = {}
+    for part, (network, first, inputs, outputs) in networks.items():
+        names = inputs + label_names + outputs
+        paths[part] = folder / f"{name}_{part}.onnx"
+        with warnings.catch_warnings(), torch.no_grad():
+            # The tracer warns about the models' argument checks, which it records as constants
+            # (they hold for every input of the declared shapes), and about its own deprecation.
+            warnings.simplefilter("ignore")
+            torch.onnx.export(network, (first, *label), paths[part], dynamo=False,
+                              input_names=inputs + label_names, output_names=outputs,
+                              dynamic_axes={n: batch for n in names})
+    return paths
