@@ -6,6 +6,7 @@ Data flows one way: ``data`` -> ``model`` -> ``losses`` -> ``training`` -> ``eva
     from vae_helpers import load_mnist, VAE, fit
 """
 
+from .autoregressive import AutoregressiveVAE, committed_rate_log_var
 from .checkpoints import load_checkpoint, save_checkpoint
 from .data import MNIST, batch_indices, check_images, data_root, draw_pixels, load_mnist
 from .devices import best_device, describe_device
@@ -38,6 +39,13 @@ from .losses import (
     negative_elbo,
 )
 from .model import VAE, ConditionalVAE, ConvVAE, LatentVariableModel, count_parameters
+from .objectives import (
+    cyclical_kl_weight,
+    free_bits_loss,
+    gradient_snr,
+    iwae_loss,
+    log_weight_terms,
+)
 from .plots import (
     encode_means,
     latent_grid,
@@ -49,6 +57,7 @@ from .plots import (
     plot_samples,
     show_images,
 )
+from .priors import MixturePrior, StandardNormalPrior, aggregate_log_density
 from .training import (
     DEFAULT_SEED,
     CudaGraphEpoch,
@@ -64,15 +73,19 @@ from .widgets import LatentExplorer
 
 __all__ = [
     "active_units",
+    "aggregate_log_density",
+    "AutoregressiveVAE",
     "batch_indices",
     "BernoulliPixels",
     "best_device",
     "check_images",
     "ConditionalVAE",
     "ContinuousBernoulliPixels",
+    "committed_rate_log_var",
     "ConvVAE",
     "CudaGraphEpoch",
     "CheckpointError",
+    "cyclical_kl_weight",
     "count_parameters",
     "data_root",
     "DataError",
@@ -81,11 +94,14 @@ __all__ = [
     "describe_device",
     "encode_means",
     "fit",
+    "free_bits_loss",
     "GaussianPixels",
+    "gradient_snr",
     "grid_log_likelihood",
     "History",
     "iw_bound",
     "iw_log_likelihood",
+    "iwae_loss",
     "kl_discrete",
     "kl_full_gaussians",
     "kl_per_dimension",
@@ -100,12 +116,14 @@ __all__ = [
     "load_mnist",
     "load_or_train",
     "log_bernoulli",
+    "log_weight_terms",
     "log_weights",
     "log_normal_diag",
     "log_standard_normal",
     "make_likelihood",
     "make_optimizer",
     "mean_negative_elbo",
+    "MixturePrior",
     "MNIST",
     "monte_carlo_kl",
     "negative_elbo",
@@ -122,6 +140,7 @@ __all__ = [
     "save_checkpoint",
     "score_function_gradients",
     "show_images",
+    "StandardNormalPrior",
     "train_epoch",
     "train_model",
     "TrainingDiverged",
