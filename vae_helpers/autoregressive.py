@@ -45,6 +45,8 @@ class AutoregressiveVAE(LatentVariableModel):
 
     ``decode(z, x)`` needs the image, as a teacher-forced autoregressive decoder does; ``sample``
     draws the pixels one at a time. ``delta`` > 0 caps the posterior variances (delta-VAE).
+    ``fit``, ``rate_and_distortion``, ``kl_per_dimension`` and ``active_units`` take it; the
+    helpers that decode codes alone (``iw_log_likelihood``, plots, checkpoints) do not.
     """
 
     def __init__(self, nx: int = NX, nh: int = 512, nz: int = 16, delta: float = 0.0) -> None:

@@ -87,7 +87,7 @@ def gradient_snr(model: LatentVariableModel, x: torch.Tensor, k: int, repeats: i
         model.zero_grad(set_to_none=True)
         (iwae_loss(model, x, label, k=k, prior=prior) / len(x)).backward()
         draws.append(torch.cat([p.grad.flatten() if p.grad is not None
-                                else torch.zeros(p.numel())
+                                else torch.zeros(p.numel(), device=p.device)
                                 for _, p in model.named_parameters() if p.requires_grad]))
     model.zero_grad(set_to_none=True)
     draws = torch.stack(draws)
