@@ -23,7 +23,8 @@ ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
 TRAINING_NOTEBOOKS = {"05_training", "06_what_the_pixels_are", "07_latent_space",
                       "08_beta_vae_and_rate_distortion", "09_conditional_vae",
-                      "10_convolutional_vae"}
+                      "10_convolutional_vae", "11_posterior_collapse",
+                      "12_tighter_bounds_and_priors"}
 
 
 def _cells(path: Path) -> list[dict]:
@@ -38,8 +39,8 @@ def repository_url() -> str:
     return yaml.safe_load((ROOT / "_config.yml").read_text())["repository"]["url"]
 
 
-def test_there_are_ten_chapters_each_in_the_table_of_contents():
-    assert [p.stem[:2] for p in NOTEBOOKS] == [f"{i:02d}" for i in range(1, 11)]
+def test_there_are_twelve_chapters_each_in_the_table_of_contents():
+    assert [p.stem[:2] for p in NOTEBOOKS] == [f"{i:02d}" for i in range(1, 13)]
     toc = (ROOT / "_toc.yml").read_text()
     assert all(f"notebooks/{p.stem}" in toc for p in NOTEBOOKS)
 

@@ -16,6 +16,7 @@ import importlib
 
 # Where each public name lives: module -> names.
 _EXPORTS = {
+    "autoregressive": ("AutoregressiveVAE", "committed_rate_log_var"),
     "checkpoints": ("check_target", "load_checkpoint", "read_checkpoint", "save_checkpoint"),
     "data": ("batch_indices", "check_images", "data_root", "draw_pixels", "load_mnist", "MNIST"),
     "devices": ("available_devices", "best_device", "describe_device", "resolve_device"),
@@ -31,8 +32,11 @@ _EXPORTS = {
     "losses": ("iw_bound", "kl_to_standard_normal", "log_bernoulli", "log_normal_diag",
         "log_standard_normal", "negative_elbo"),
     "model": ("ConditionalVAE", "ConvVAE", "count_parameters", "LatentVariableModel", "VAE"),
+    "objectives": ("cyclical_kl_weight", "free_bits_loss", "gradient_snr", "iwae_loss",
+        "log_weight_terms"),
     "plots": ("encode_means", "latent_grid", "plot_history", "plot_interpolation",
         "plot_latent_map", "plot_manifold", "plot_reconstructions", "plot_samples", "show_images"),
+    "priors": ("aggregate_log_density", "MixturePrior", "StandardNormalPrior"),
     "training": ("CudaGraphEpoch", "DEFAULT_SEED", "fit", "History", "kl_weight", "load_or_train",
         "make_optimizer", "train_epoch", "train_model"),
     "widgets": ("LatentExplorer",),

@@ -10,11 +10,13 @@ from __future__ import annotations
 import math
 
 import torch
+from torch import nn
 
 from .data import MNIST, check_images
 from .errors import check_count, check_positive
-from .losses import iw_bound, kl_to_standard_normal, log_normal_diag, log_standard_normal
+from .losses import iw_bound, kl_to_standard_normal, log_standard_normal
 from .model import LatentVariableModel
+from .objectives import log_weight_terms
 
 MAX_GRID_STEPS = 2001  # a 2001 x 2001 grid is 4 million decodes per image batch
 
@@ -73,25 +75,26 @@ def active_units(model: LatentVariableModel, data: MNIST, threshold: float = 0.0
 
 @torch.no_grad()
 def log_weights(model: LatentVariableModel, x: torch.Tensor, label: tuple, mu: torch.Tensor,
-                log_var: torch.Tensor, k: int) -> torch.Tensor:
+                log_var: torch.Tensor, k: int, prior: nn.Module | None = None) -> torch.Tensor:
     """log w_i = log p(x | z_i) + log p(z_i) - log q(z_i) for k draws z_i ~ q = N(mu, e^log_var):
-    shape (k, batch). Their mean is a k-sample ELBO estimate, ``iw_bound`` of them is L_k."""
-    z = mu + torch.exp(0.5 * log_var) * torch.randn((k, *mu.shape), device=mu.device)
-    logits = model.decode(z, *[y.expand(k, -1) for y in label])
-    return (model.log_likelihood(x.expand(k, -1, -1), logits) + log_standard_normal(z)
-            - log_normal_diag(z, mu, log_var))
+    shape (k, batch). Their mean is a k-sample ELBO estimate, ``iw_bound`` of them is L_k.
+    ``prior``: a module with ``log_prob`` (``priors.py``); None is N(0, I)."""
+    log_px, log_pz, log_q = log_weight_terms(model, x, label, mu, log_var, k, prior)
+    return log_px + log_pz - log_q
 
 
 @torch.no_grad()
 def iw_log_likelihood(model: LatentVariableModel, data: MNIST, k: int,
                       max_samples: int = 50_000,
-                      posterior: tuple[torch.Tensor, torch.Tensor] | None = None) -> float:
+                      posterior: tuple[torch.Tensor, torch.Tensor] | None = None,
+                      prior: nn.Module | None = None) -> float:
     """Average importance-weighted bound L_k on log p(x) with ``k`` samples from q(z|x).
 
     k = 1 gives a (stochastic) ELBO; L_k never decreases as k grows and tends to log p(x).
     ``posterior=(mu, log_var)``, one row per image of ``data``, replaces the encoder's q(z|x)
     (e.g. by per-image optimized Gaussians). Images are processed in chunks of at most
-    ``max_samples`` decoded samples, to bound memory.
+    ``max_samples`` decoded samples, to bound memory. ``prior``: the model's p(z), a module with
+    ``log_prob`` (``priors.py``); None is N(0, I).
     """
     check_count("k", k)
     check_count("max_samples", max_samples)
@@ -105,7 +108,7 @@ def iw_log_likelihood(model: LatentVariableModel, data: MNIST, k: int,
             mu, log_var = model.encode(x, *label)
         else:
             mu, log_var = (p[start:start + len(x)] for p in posterior)
-        total += iw_bound(log_weights(model, x, label, mu, log_var, k)).sum()
+        total += iw_bound(log_weights(model, x, label, mu, log_var, k, prior)).sum()
     return float(total) / len(data)
 
 

@@ -83,22 +83,28 @@ def _run_steps(
     step_losses: torch.Tensor,
     on_batch: Callable[[], object] | None = None,
     pixels: str = "gray",
+    loss: Callable[..., torch.Tensor] | None = None,
 ) -> None:
     """One Adam step per batch of indices, the loss of step i written to ``step_losses[i]``.
 
     ``pixels``: each batch's images are drawn afresh by ``draw_pixels`` (e.g. dynamic
-    binarization). The same code runs eagerly (``train_epoch``) and inside a CUDA graph
+    binarization). ``loss(model, x, label, beta)``, when given, replaces the negative ELBO
+    (``objectives.py``). The same code runs eagerly (``train_epoch``) and inside a CUDA graph
     (``CudaGraphEpoch``), so it must not read anything back to the host.
     """
     for step, indices in enumerate(batches):
         x = draw_pixels(data.images[indices], pixels)
-        logits, mu, log_var = model(x, *model.given(data.labels[indices]))
-        loss = negative_elbo(x, logits, mu, log_var, beta=weights[step],
-                             likelihood=model.likelihood)
+        label = model.given(data.labels[indices])
+        if loss is None:
+            logits, mu, log_var = model(x, *label)
+            value = negative_elbo(x, logits, mu, log_var, beta=weights[step],
+                                  likelihood=model.likelihood)
+        else:
+            value = loss(model, x, label, weights[step])
         optimizer.zero_grad(set_to_none=True)
-        loss.backward()
+        value.backward()
         optimizer.step()
-        step_losses[step] = loss.detach()
+        step_losses[step] = value.detach()
         if on_batch is not None:
             on_batch()
 
@@ -112,19 +118,21 @@ def train_epoch(
     beta: float | Callable[[int], float] = 1.0,
     on_batch: Callable[[], object] | None = None,
     pixels: str = "gray",
+    loss: Callable[..., torch.Tensor] | None = None,
 ) -> torch.Tensor:
     """One pass over shuffled ``data``; returns the summed loss of each step (on the device).
 
     ``beta`` weighs the KL term; a callable gets the step number within the epoch (for KL
-    annealing). ``pixels``: how each batch's pixels are drawn (``draw_pixels``). Nothing
-    here waits for the device: losses stay on it until the caller reads them.
+    annealing). ``pixels``: how each batch's pixels are drawn (``draw_pixels``); ``loss``: see
+    ``_run_steps``. Nothing here waits for the device: losses stay on it until the caller
+    reads them.
     """
     model.train()
     n_steps = -(-len(data) // batch_size)
     step_losses = torch.empty(n_steps, device=data.device)
     batches = batch_indices(len(data), batch_size, generator=generator, device=data.device)
     _run_steps(model, optimizer, data, batches, _step_weights(beta, n_steps), step_losses,
-               on_batch, pixels)
+               on_batch, pixels, loss)
     return step_losses
 
 
@@ -230,8 +238,10 @@ def _check_fit_arguments(epochs, batch_size, lr, beta, warmup_epochs, pixels) ->
         if not isinstance(value, int) or isinstance(value, bool) or value < low:
             kind = "a positive integer" if low else "an integer, zero or more"
             raise ValueError(f"{name} must be {kind}, not {value!r}.")
-    for name, value, positive in (("lr", lr, True), ("beta", beta, False),
-                                  ("warmup_epochs", warmup_epochs, False)):
+    numbers = [("lr", lr, True), ("warmup_epochs", warmup_epochs, False)]
+    if not callable(beta):
+        numbers.append(("beta", beta, False))
+    for name, value, positive in numbers:
         if (not isinstance(value, (int, float)) or isinstance(value, bool)
                 or not math.isfinite(value) or value < 0 or (positive and value == 0)):
             kind = "a positive number" if positive else "a finite number, zero or more"
@@ -250,12 +260,13 @@ def fit(
     seed: int | None = DEFAULT_SEED,
     progress: bool = True,
     optimizer: torch.optim.Optimizer | None = None,
-    beta: float = 1.0,
+    beta: float | Callable[[int], float] = 1.0,
     warmup_epochs: float = 0.0,
     cuda_graph: bool = False,
     stop_when: Callable[[History], bool] | None = None,
     on_epoch: Callable[[History], object] | None = None,
     pixels: str = "gray",
+    loss: Callable[..., torch.Tensor] | None = None,
     checkpoint: str | os.PathLike | None = None,
     resume: bool = False,
     settings: dict | None = None,
@@ -265,10 +276,14 @@ def fit(
     The loss is the original tutorial's: Bernoulli reconstruction summed over pixels plus the
     closed-form KL, summed over each batch of ``batch_size``; ``History.train_loss`` is its
     average per example. ``beta`` weighs the KL term (beta-VAE); ``warmup_epochs`` > 0 raises that
-    weight linearly from 0 to ``beta`` over so many epochs (KL annealing). The test figure is
-    always the plain -ELBO. ``pixels="binarized"`` or ``"dequantized"`` trains on images drawn
-    afresh from the gray levels for every batch (``draw_pixels``); pass a test split drawn once
-    the same way (``test.drawn(pixels)``) for a matching test figure.
+    weight linearly from 0 to ``beta`` over so many epochs (KL annealing); a callable ``beta``
+    gets the step number from the start of training (e.g. a cyclical schedule). ``loss``, when
+    given, replaces the negative ELBO: ``loss(model, x, label, beta)`` returns the batch's summed
+    loss (``objectives.py``: importance-weighted bounds, learned priors, free bits); it does not
+    combine with ``cuda_graph``. The test figure is always the plain -ELBO.
+    ``pixels="binarized"`` or ``"dequantized"`` trains on images drawn afresh from the gray
+    levels for every batch (``draw_pixels``); pass a test split drawn once the same way
+    (``test.drawn(pixels)``) for a matching test figure.
 
     ``seed`` fixes the batch order and the Gaussian draws, not the initial weights, which the
     model got when it was built: ``train_model`` seeds, builds and trains in one call, as the
@@ -287,6 +302,8 @@ def fit(
     step, and the model and optimizer are put back as they were after the last good epoch.
     """
     _check_fit_arguments(epochs, batch_size, lr, beta, warmup_epochs, pixels)
+    if loss is not None and cuda_graph:
+        raise ValueError("cuda_graph=True records the plain ELBO; it cannot take a loss.")
     check_images(train.images, model.nx, "train.images")
     if test is not None:
         check_images(test.images, model.nx, "test.images")
@@ -302,8 +319,12 @@ def fit(
         torch.manual_seed(seed)
         generator = torch.Generator(device=device).manual_seed(seed)
     history = History(settings=dict(settings or {}))
-    options = {"batch_size": batch_size, "lr": lr, "seed": seed, "beta": beta,
-               "warmup_epochs": warmup_epochs, "pixels": pixels, "examples": len(train)}
+    # What a resumed run must share with the saved one (a schedule or a loss, being code, is
+    # recorded only as present).
+    options = {"batch_size": batch_size, "lr": lr, "seed": seed,
+               "beta": "schedule" if callable(beta) else beta, "warmup_epochs": warmup_epochs,
+               "pixels": pixels, "loss": None if loss is None else "custom",
+               "examples": len(train)}
     if resume:
         history = _resume(checkpoint, model, optimizer, generator, device, options,
                           history.settings)
@@ -328,9 +349,11 @@ def fit(
             first = (epoch - 1) * n_steps
             weight = beta if warmup_epochs <= 0 else (
                 lambda step, first=first: kl_weight(first + step, n_steps, beta, warmup_epochs))
+            if callable(beta):
+                weight = lambda step, first=first: beta(first + step)  # noqa: E731
             if graphed is None:
                 step_losses = train_epoch(model, optimizer, train, batch_size, generator, weight,
-                                          on_batch, pixels)
+                                          on_batch, pixels, loss)
             else:
                 step_losses = graphed(generator, weight)
                 bar.update(n_steps)
