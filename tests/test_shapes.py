@@ -86,3 +86,11 @@ def test_bad_arguments_are_named():
         render_shapes([[0, 0, 0, 0, 0]])
     with pytest.raises(ValueError, match="Shapes needs images"):
         Shapes(torch.zeros(3, 1024), torch.zeros(3, 4, dtype=torch.long))
+
+
+def test_shapes_go_to_image_grids_at_their_own_size(shapes):
+    from vae_helpers.plots import as_image_batch
+
+    assert as_image_batch(shapes.images[:3]).shape == (3, 1, 32, 32)
+    with pytest.raises(ValueError, match="square images"):
+        as_image_batch(torch.zeros(2, 1000))

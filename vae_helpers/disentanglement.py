@@ -56,7 +56,7 @@ def entropy(levels: torch.Tensor) -> torch.Tensor:
     """The entropy in nats of each column of the integer (N, k) ``levels``, from its counts."""
     _check_integer_columns(levels, "levels")
     result = []
-    for column in levels.T:
+    for column in levels.cpu().T:
         p = torch.bincount(column.long()).double() / len(column)
         p = p[p > 0]
         result.append(-(p * p.log()).sum())
@@ -72,6 +72,7 @@ def mutual_information_matrix(codes: torch.Tensor, factors: torch.Tensor) -> tor
         raise ValueError(f"codes and factors need the same number of examples, not "
                          f"{codes.shape[0]} and {factors.shape[0]}.")
     n = codes.shape[0]
+    codes, factors = codes.cpu(), factors.cpu()  # small histograms: counted on the CPU
     result = torch.zeros(codes.shape[1], factors.shape[1], dtype=torch.float64)
     for j, c in enumerate(codes.T.long()):
         p_c = torch.bincount(c).double() / n
