@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import io
+import math
 
 import matplotlib.pyplot as plt
 import torch
 from torchvision.utils import make_grid
 
-from .data import IMAGE_SIDE, MNIST, check_images
+from .data import MNIST, check_images
 from .errors import check_count, check_positive
 from .model import LatentVariableModel
 
@@ -16,12 +17,17 @@ MAX_STEPS = 200  # images per side of a grid, or along an interpolation
 
 
 def as_image_batch(pixels: torch.Tensor) -> torch.Tensor:
-    """(N, 784) pixel means -> (N, 1, 28, 28) on the CPU, for torchvision and PIL."""
-    return pixels.detach().reshape(-1, 1, IMAGE_SIDE, IMAGE_SIDE).cpu()
+    """(N, 784) pixel means -> (N, 1, 28, 28) on the CPU, for torchvision and PIL; any other
+    square image (N, side * side), such as the 32 x 32 shapes, keeps its own side."""
+    side = math.isqrt(pixels.shape[-1])
+    if side * side != pixels.shape[-1]:
+        raise ValueError(f"pixels must hold square images, (N, side * side), "
+                         f"not {tuple(pixels.shape)}.")
+    return pixels.detach().reshape(-1, 1, side, side).cpu()
 
 
 def show_images(pixels: torch.Tensor, nrow: int = 10, title: str = "", ax=None):
-    """Show (N, 784) images as one grid made by ``torchvision.utils.make_grid``."""
+    """Show (N, 784) images (or other square ones) as one grid made by ``make_grid``."""
     grid = make_grid(as_image_batch(pixels), nrow=nrow, padding=2, pad_value=1.0)
     ax = ax or plt.figure(figsize=(nrow * 0.6, (len(pixels) // nrow + 1) * 0.6)).gca()
     ax.imshow(grid[0], cmap="gray", vmin=0, vmax=1)
