@@ -291,3 +291,25 @@ def test_load_or_train_checks_its_path_before_training(mnist_train, tmp_path, mo
     monkeypatch.setattr(training, "train_model", lambda *a, **k: pytest.fail("trained"))
     with pytest.raises(CheckpointError, match="it is a folder"):
         load_or_train(tmp_path, mnist_train[:100], epochs=1)
+
+
+def test_adam_epochs_averages_per_image_and_skips_small_batches():
+    from vae_helpers.training import adam_epochs
+
+    torch.manual_seed(0)
+    layer = torch.nn.Linear(3, 1)
+    images = torch.randn(10, 3)
+    seen = []
+
+    def batch_loss(x):
+        seen.append(len(x))
+        return (layer(x) ** 2).sum()
+
+    losses = adam_epochs(layer, images, batch_loss, epochs=30, batch_size=4, lr=0.05,
+                         generator=torch.Generator().manual_seed(0), min_batch=3)
+    assert seen[:2] == [4, 4] and 2 not in seen  # the batch of 2 is skipped
+    assert len(losses) == 30 and losses[-1] < losses[0] / 10
+    mean = adam_epochs(layer, images, lambda x: (layer(x) ** 2).mean(), epochs=1, batch_size=5,
+                       lr=1e-9, generator=torch.Generator().manual_seed(0), per_image=True)
+    with torch.no_grad():
+        assert mean[0] == pytest.approx(float((layer(images) ** 2).mean()), rel=1e-5)

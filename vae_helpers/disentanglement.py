@@ -17,6 +17,7 @@ import math
 import torch
 
 from .model import LatentVariableModel
+from .training import adam_epochs
 
 TERMS = ("mutual_information", "total_correlation", "dimensionwise_kl")
 
@@ -198,19 +199,7 @@ def fit_beta_tc(model: LatentVariableModel, data, epochs: int = 5, beta: float =
     model.to(data.device).train()
     torch.manual_seed(seed)
     order = torch.Generator(device=data.device).manual_seed(seed)
-    optimizer = torch.optim.Adam(model.parameters(), lr=lr)
-    losses = []
-    for _ in range(epochs):
-        total = 0.0
-        for indices in torch.randperm(len(data), generator=order, device=data.device) \
-                .split(batch_size):
-            if len(indices) < 2:
-                continue
-            loss = beta_tc_loss(model, data.images[indices], len(data), beta)
-            optimizer.zero_grad()
-            loss.backward()
-            optimizer.step()
-            total += float(loss.detach())
-        losses.append(total / len(data))
+    losses = adam_epochs(model, data.images, lambda x: beta_tc_loss(model, x, len(data), beta),
+                         epochs, batch_size, lr, order, min_batch=2)
     model.eval()
     return losses

@@ -14,6 +14,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .data import IMAGE_SIDE, NX, check_images
+from .training import adam_epochs
 
 
 def _check_positive(**values: int) -> None:
@@ -136,19 +137,12 @@ def fit_vqvae(model: VQVAE, data, epochs: int = 2, batch_size: int = 128, lr: fl
     if initialize:
         with torch.no_grad():
             model.quantizer.initialize(model.encode(data.images[:1000]), order)
-    optimizer = torch.optim.Adam(model.parameters(), lr=lr)
-    losses = []
-    for _ in range(epochs):
-        total = 0.0
-        for indices in torch.randperm(len(data), generator=order, device=data.device) \
-                .split(batch_size):
-            x = data.images[indices]
-            logits, _, codebook_loss, commitment_loss = model(x)
-            loss = vqvae_loss(x, logits, codebook_loss, commitment_loss, commitment)
-            optimizer.zero_grad()
-            loss.backward()
-            optimizer.step()
-            total += float(loss.detach()) * len(x)
-        losses.append(total / len(data))
+
+    def batch_loss(x: torch.Tensor) -> torch.Tensor:
+        logits, _, codebook_loss, commitment_loss = model(x)
+        return vqvae_loss(x, logits, codebook_loss, commitment_loss, commitment)
+
+    losses = adam_epochs(model, data.images, batch_loss, epochs, batch_size, lr, order,
+                         per_image=True)
     model.eval()
     return losses
