@@ -17,7 +17,8 @@ import importlib
 # Where each public name lives: module -> names.
 _EXPORTS = {
     "autoregressive": ("AutoregressiveVAE", "committed_rate_log_var"),
-    "checkpoints": ("check_target", "load_checkpoint", "read_checkpoint", "save_checkpoint"),
+    "checkpoints": ("check_target", "load_checkpoint", "read_checkpoint", "save_checkpoint",
+        "training_state"),
     "data": ("batch_indices", "check_images", "data_root", "draw_pixels", "load_mnist", "MNIST"),
     "devices": ("available_devices", "best_device", "describe_device", "resolve_device"),
     "disentanglement": ("beta_tc_loss", "discretize", "entropy", "estimate_kl_decomposition",

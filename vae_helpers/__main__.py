@@ -136,10 +136,10 @@ def _check_memory(args: argparse.Namespace, device) -> None:
 
     from .data import NX
     from .devices import memory_bytes
-    from .model import VAE
+    from .model import VAE, count_parameters
 
     with torch.device("meta"):
-        parameters = sum(p.numel() for p in VAE(nh=args.nh, nz=args.nz).parameters())
+        parameters = count_parameters(VAE(nh=args.nh, nz=args.nz))
     images = (args.subset or 60_000) + 10_000
     floats = 4 * parameters + images * NX + 8 * args.batch_size * (NX + args.nh + args.nz)
     need, have = 4 * floats, memory_bytes(device)
@@ -152,15 +152,11 @@ def _check_memory(args: argparse.Namespace, device) -> None:
 def _epochs_saved(args: argparse.Namespace) -> int:
     """The epochs the ``--save`` checkpoint holds, after checking it was trained with these
     options (the same command, less ``--resume``)."""
-    from .checkpoints import read_checkpoint
+    from .checkpoints import training_state
     from .data import NX
     from .errors import CheckpointError
 
-    payload = read_checkpoint(args.save)
-    state = payload.get("training")
-    if not isinstance(state, dict) or not isinstance(state.get("epoch"), int):
-        raise CheckpointError(f"{args.save} holds a finished model, not a training run to "
-                              "resume.")
+    payload, state = training_state(args.save)
     saved = {**payload["config"], **state.get("options", {})}
     given = {"nx": NX, "nh": args.nh, "nz": args.nz, "batch_size": args.batch_size,
              "lr": args.lr, "seed": args.seed, "examples": args.subset or 60_000}

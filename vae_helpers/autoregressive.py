@@ -18,7 +18,8 @@ from torch import nn
 from torch.nn import functional as F
 
 from .data import NX
-from .model import LatentVariableModel, _check_sizes
+from .errors import check_positive_integers
+from .model import LatentVariableModel
 
 
 def committed_rate_log_var(delta: float) -> float:
@@ -51,7 +52,7 @@ class AutoregressiveVAE(LatentVariableModel):
 
     def __init__(self, nx: int = NX, nh: int = 512, nz: int = 16, delta: float = 0.0) -> None:
         super().__init__()
-        _check_sizes(nx=nx, nh=nh, nz=nz)
+        check_positive_integers(nx=nx, nh=nh, nz=nz)
         if delta < 0:
             raise ValueError(f"delta must be zero or positive, not {delta!r}.")
         self.nx, self.nh, self.nz, self.delta = nx, nh, nz, float(delta)

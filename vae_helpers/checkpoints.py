@@ -25,7 +25,7 @@ from pathlib import Path
 import torch
 
 from .errors import CheckpointError
-from .model import MODELS, LatentVariableModel
+from .model import MODELS, LatentVariableModel, count_parameters
 
 # A checkpoint's model may have at most this many parameters (4 GB of float32 weights); a
 # config asking for more is refused before anything is allocated.
@@ -235,7 +235,7 @@ def _check_config(kind: str, config: object, where: Path) -> None:
             skeleton = MODELS[kind](**config)
     except (ValueError, TypeError) as error:
         raise CheckpointError(f"{where} has a config a {kind} refuses: {error}") from None
-    count = sum(p.numel() for p in skeleton.parameters())
+    count = count_parameters(skeleton)
     if count > MAX_PARAMETERS:
         raise CheckpointError(f"{where} describes a {kind} of {count:,} parameters, more than "
                               f"the {MAX_PARAMETERS:,} a checkpoint may hold; refused.")
@@ -273,6 +273,17 @@ def read_checkpoint(path: str | os.PathLike) -> dict:
             raise CheckpointError(f"{path} has a {part} of type "
                                   f"{type(payload[part]).__name__}, not a dict.")
     return payload
+
+
+def training_state(path: str | os.PathLike) -> tuple[dict, dict]:
+    """The checked payload of ``path`` and its training state (what ``fit`` saved after an
+    epoch, to resume from); a ``CheckpointError`` when it holds a finished model instead."""
+    payload = read_checkpoint(path)
+    state = payload.get("training")
+    if not isinstance(state, dict) or not isinstance(state.get("epoch"), int):
+        raise CheckpointError(f"{path} holds a finished model, not the state of a training run "
+                              "that can be resumed.")
+    return payload, state
 
 
 def load_checkpoint(

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import torch
 
-from .errors import DataError
+from .errors import DataError, check_positive_integers
 
 DATA_DIR_VARIABLE = "VAE_DATA_DIR"
 MNIST_FILES = {
@@ -256,6 +256,5 @@ def batch_indices(
     The permutation is drawn on ``device``; gathering each batch with its indices keeps the data
     in place (one small copy per batch, which stays in cache) and draws images and labels alike.
     """
-    if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1:
-        raise ValueError(f"batch_size must be a positive integer, not {batch_size!r}.")
+    check_positive_integers(batch_size=batch_size)
     yield from torch.randperm(n, device=device, generator=generator).split(batch_size)

@@ -16,6 +16,7 @@ import math
 
 import torch
 
+from .errors import check_positive_integers
 from .model import LatentVariableModel
 from .training import adam_epochs
 
@@ -191,9 +192,7 @@ def fit_beta_tc(model: LatentVariableModel, data, epochs: int = 5, beta: float =
                 batch_size: int = 256, lr: float = 1e-3, seed: int = 0) -> list[float]:
     """Train ``model`` on ``data`` with ``beta_tc_loss`` (Adam, shuffled batches from ``seed``)
     and return the average loss per image of each epoch."""
-    for name, value in (("epochs", epochs), ("batch_size", batch_size)):
-        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-            raise ValueError(f"{name} must be a positive integer, not {value!r}.")
+    check_positive_integers(epochs=epochs, batch_size=batch_size)
     if batch_size < 2:
         raise ValueError("batch_size must be at least 2: the estimate compares pairs.")
     model.to(data.device).train()

@@ -13,6 +13,14 @@ class TrainingDiverged(FloatingPointError):
     """The loss became NaN or infinite during training."""
 
 
+def check_positive_integers(**values: object) -> None:
+    """A ``ValueError`` naming the first of ``values`` that is not a positive integer (sizes,
+    counts, epochs; ``True`` is not an integer here)."""
+    for name, value in values.items():
+        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+            raise ValueError(f"{name} must be a positive integer, not {value!r}.")
+
+
 def check_count(name: str, value: object, low: int = 1, high: int | None = None) -> int:
     """``value`` if it is an integer in [low, high], else a ``ValueError`` naming ``name``."""
     import numbers

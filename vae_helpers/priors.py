@@ -11,13 +11,8 @@ import math
 import torch
 from torch import nn
 
+from .errors import check_positive_integers
 from .losses import log_normal_diag, log_standard_normal
-
-
-def _check_positive(**values: int) -> None:
-    for name, value in values.items():
-        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-            raise ValueError(f"{name} must be a positive integer, not {value!r}.")
 
 
 class StandardNormalPrior(nn.Module):
@@ -25,7 +20,7 @@ class StandardNormalPrior(nn.Module):
 
     def __init__(self, nz: int) -> None:
         super().__init__()
-        _check_positive(nz=nz)
+        check_positive_integers(nz=nz)
         self.nz = nz
 
     def log_prob(self, z: torch.Tensor) -> torch.Tensor:
@@ -46,7 +41,7 @@ class MixturePrior(nn.Module):
 
     def __init__(self, nz: int, components: int = 10) -> None:
         super().__init__()
-        _check_positive(nz=nz, components=components)
+        check_positive_integers(nz=nz, components=components)
         self.nz, self.components = nz, components
         self.means = nn.Parameter(torch.randn(components, nz))
         self.log_vars = nn.Parameter(torch.zeros(components, nz))

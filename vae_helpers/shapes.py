@@ -15,6 +15,8 @@ from dataclasses import dataclass
 
 import torch
 
+from .errors import check_positive_integers
+
 FACTORS = ("shape", "scale", "rotation", "x", "y")
 FACTOR_SIZES = (3, 4, 6, 8, 8)
 SHAPE_NAMES = ("square", "ellipse", "triangle")
@@ -123,8 +125,7 @@ def render_shapes(factors: torch.Tensor, side: int = SIDE) -> torch.Tensor:
 def make_shapes(n: int, seed: int = 0, side: int = SIDE,
                 device: str | torch.device = "cpu") -> Shapes:
     """``n`` images with factor levels drawn uniformly and independently from ``seed``."""
-    if not isinstance(n, int) or isinstance(n, bool) or n < 1:
-        raise ValueError(f"n must be a positive integer, not {n!r}.")
+    check_positive_integers(n=n)
     if not isinstance(seed, int) or isinstance(seed, bool):
         raise TypeError(f"seed must be an integer, not {type(seed).__name__}.")
     _check_side(side)

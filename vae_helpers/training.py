@@ -17,7 +17,7 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from .checkpoints import check_target, load_checkpoint, read_checkpoint, save_checkpoint
+from .checkpoints import check_target, load_checkpoint, save_checkpoint, training_state
 from .data import MNIST, PIXELS, batch_indices, check_images, draw_pixels
 from .errors import CheckpointError, TrainingDiverged
 from .evaluation import mean_negative_elbo
@@ -399,11 +399,7 @@ def _resume(path, model, optimizer, generator, device: torch.device, options: di
             settings: dict) -> History:
     """Put back the model, optimizer and random state saved by ``fit`` in ``path``; return the
     history so far. Refuses a checkpoint from another model or other training options."""
-    payload = read_checkpoint(path)
-    state = payload.get("training")
-    if not isinstance(state, dict) or not isinstance(state.get("epoch"), int):
-        raise CheckpointError(f"{path} holds a finished model, not the state of a training run "
-                              "that can be resumed.")
+    payload, state = training_state(path)
     saved = state.get("options", {})
     different = [f"{name}={saved.get(name)!r} (not {value!r})"
                  for name, value in options.items() if saved.get(name) != value]

@@ -77,8 +77,9 @@ def publish(app: Sphinx, exception: Exception | None) -> None:
     source, out = Path(app.srcdir), Path(app.outdir)
     runtime = out / "_static" / "vendor" / "onnxruntime"
     runtime.mkdir(parents=True, exist_ok=True)
+    dist = runtime_source()
     for name in RUNTIME_FILES:
-        shutil.copy2(runtime_source() / name, runtime / name)
+        shutil.copy2(dist / name, runtime / name)
     for folder in model_folders(app):
         for model in (source / folder).glob("*.onnx"):
             (out / folder).mkdir(parents=True, exist_ok=True)
