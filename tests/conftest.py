@@ -15,6 +15,17 @@ def in_ci() -> bool:
     return os.environ.get("CI", "").strip().lower() not in ("", "false", "0", "no")
 
 
+SLOW_MODULES = ("test_build.py", "test_book_browser.py")
+
+
+def pytest_collection_modifyitems(items) -> None:
+    """Notebooks (nbval), the build and the browser tests are slow: ``-m "not slow"`` leaves
+    them, with the tests marked slow by hand, to the full run."""
+    for item in items:
+        if item.path.suffix == ".ipynb" or item.path.name in SLOW_MODULES:
+            item.add_marker(pytest.mark.slow)
+
+
 def _require_mnist() -> None:
     if not (data_root() / "MNIST" / "raw" / "train-images-idx3-ubyte").is_file():
         message = f"MNIST not found under {data_root()}; set VAE_DATA_DIR."

@@ -74,7 +74,7 @@ def test_slicing_and_moving_keep_images_and_factors_together(shapes):
 def test_bad_arguments_are_named():
     with pytest.raises(ValueError, match="n must be a positive integer"):
         make_shapes(0)
-    with pytest.raises(TypeError, match="seed must be an integer"):
+    with pytest.raises(ValueError, match="seed must be an integer"):
         make_shapes(10, seed=1.5)
     with pytest.raises(ValueError, match="side must be an integer of at least 16"):
         make_shapes(10, side=8)
@@ -84,7 +84,7 @@ def test_bad_arguments_are_named():
         render_shapes(torch.zeros(4, 5))
     with pytest.raises(TypeError, match="factors must be a torch.Tensor"):
         render_shapes([[0, 0, 0, 0, 0]])
-    with pytest.raises(ValueError, match="Shapes needs images"):
+    with pytest.raises(ValueError, match="Shapes needs factors \\(N, 5\\)"):
         Shapes(torch.zeros(3, 1024), torch.zeros(3, 4, dtype=torch.long))
 
 

@@ -1,26 +1,34 @@
 """Helpers for the hands-on book on variational autoencoders.
 
-Data flows one way: ``data`` -> ``model`` -> ``losses`` -> ``training`` -> ``evaluation`` /
-``plots`` / ``widgets``. Notebooks import what they need in one line::
+Data flows one way. The core modules, each importing only those before it: ``errors``,
+``devices``, ``data``, ``losses``, ``likelihoods``, ``model``, ``objectives``, ``evaluation``,
+``steps``, ``cuda_graphs``, ``checkpoints``, ``training``, ``runs``, ``plots``, ``export``,
+``widgets``. The later chapters' modules (``priors``, ``autoregressive``, ``shapes``,
+``disentanglement``, ``quantization``...) build on them. Notebooks import what they need in one
+line::
 
     from vae_helpers import load_mnist, VAE, fit
 
 Each name is imported from its module when it is first used, so ``import vae_helpers`` (and the
 command line's ``--help``) does not pay for torch, matplotlib, ipywidgets or torchvision until
-something needs them.
+something needs them. The docstring of each helper names the chapter that teaches it.
 """
 
 from __future__ import annotations
 
 import importlib
+import importlib.metadata
+import re
 
 # Where each public name lives: module -> names.
 _EXPORTS = {
     "autoregressive": ("AutoregressiveVAE", "committed_rate_log_var"),
     "checkpoints": ("check_target", "load_checkpoint", "read_checkpoint", "save_checkpoint",
         "training_state"),
-    "data": ("batch_indices", "check_images", "data_root", "draw_pixels", "load_mnist", "MNIST"),
+    "data": ("batch_indices", "check_images", "data_root", "draw_pixels", "ImageSet", "load_mnist",
+        "MNIST"),
     "devices": ("available_devices", "best_device", "describe_device", "resolve_device"),
+    "deep_mlp": ("DeepVAE",),
     "disentanglement": ("beta_tc_loss", "discretize", "entropy", "estimate_kl_decomposition",
         "fit_beta_tc", "kl_decomposition", "mutual_information_gap", "mutual_information_matrix"),
     "divergences": ("kl_discrete", "kl_full_gaussians", "kl_gaussians", "monte_carlo_kl"),
@@ -44,8 +52,10 @@ _EXPORTS = {
         "vqvae_loss"),
     "shapes": ("FACTOR_SIZES", "FACTORS", "factor_values", "make_shapes", "render_shapes",
         "SHAPE_NAMES", "Shapes"),
-    "training": ("CudaGraphEpoch", "DEFAULT_SEED", "fit", "History", "kl_weight", "load_or_train",
-        "make_optimizer", "train_epoch", "train_model"),
+    "steps": ("kl_weight", "make_optimizer", "train_epoch"),
+    "training": ("DEFAULT_SEED", "fit", "History"),
+    "runs": ("load_or_train", "train_model"),
+    "cuda_graphs": ("CudaGraphEpoch",),
     "widgets": ("LatentExplorer",),
 }
 _MODULE_OF = {name: module for module, names in _EXPORTS.items() for name in names}
@@ -63,3 +73,26 @@ def __getattr__(name: str):
 
 def __dir__() -> list[str]:
     return sorted([*globals(), *__all__])
+
+
+def check_torch_pair(version=importlib.metadata.version) -> None:
+    """An ``ImportError`` in one line when the installed torchvision was built for another torch
+    (as a CPU-only index or an old wheel can leave them); torchvision 0.N pairs with torch
+    2.(N - 15). Nothing is imported to find out."""
+    try:
+        torch_version, vision_version = version("torch"), version("torchvision")
+    except importlib.metadata.PackageNotFoundError:
+        return
+    torch_minor, vision_minor = (re.match(r"(\d+)\.(\d+)", text) for text in
+                                 (torch_version, vision_version))
+    if not (torch_minor and vision_minor and torch_minor[1] == "2" and vision_minor[1] == "0"):
+        return
+    wanted = int(torch_minor[2]) + 15
+    if int(vision_minor[2]) != wanted:
+        raise ImportError(
+            f"torchvision {vision_version} does not match torch {torch_version} (it needs "
+            f"torchvision 0.{wanted}): reinstall them together, e.g. pip install --upgrade "
+            f"--force-reinstall torch=={torch_version.split('+')[0]} 'torchvision==0.{wanted}.*'.")
+
+
+check_torch_pair()

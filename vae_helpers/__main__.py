@@ -1,6 +1,6 @@
 """Command line: ``python -m vae_helpers train --epochs 5`` (or ``vae-helpers train ...``).
 
-Everything that can be checked is checked before the first epoch (sizes, device, memory, the
+Everything that can be checked is checked before the first epoch (numbers, device, memory, the
 ``--save`` target), every failure is one line on standard error with a non-zero exit status,
 and Ctrl-C or SIGTERM stop cleanly, the completed epochs kept for ``--resume``.
 """
@@ -22,6 +22,10 @@ DESCRIPTION = (
 EXIT_STATUS = {"SIGINT": 130, "SIGTERM": 143}
 DEBUG_VARIABLE = "VAE_DEBUG"  # set it to see the traceback of an unexpected error
 DEFAULT_SEED = 2  # vae_helpers.training.DEFAULT_SEED, without importing torch for --help
+TRAINING_IMAGES = 60_000
+LARGEST = 2**63 - 1  # torch's sizes are 64-bit integers
+FLAGS = {"nh": "--nh", "nz": "--nz", "batch_size": "--batch-size", "lr": "--lr",
+         "seed": "--seed", "examples": "--subset"}
 
 
 class Interrupted(BaseException):
@@ -40,26 +44,29 @@ def program_name(argv0: str | None = None) -> str:
     return "python -m vae_helpers" if name in ("__main__.py", "") else name
 
 
-def _number(kind: type, low: float, strict: bool):
-    """An argparse type: a ``kind`` number above ``low`` (or at least ``low``), finite."""
-    words = {(int, True): "a positive integer", (int, False): "an integer, zero or more",
-             (float, True): "a positive number", (float, False): "a number, zero or more"}
-
-    def parse(text: str):
+def _integer(low: int, high: int):
+    """An argparse type: an integer from ``low`` to ``high``."""
+    def parse(text: str) -> int:
         try:
-            value = kind(text)
+            value = int(text)
         except ValueError:
             value = None
-        if value is None or not math.isfinite(value) or value < low or (strict and value == low):
-            raise argparse.ArgumentTypeError(f"must be {words[kind, strict]}, not {text!r}")
+        if value is None or not low <= value <= high:
+            kind = "a positive integer" if low == 1 and high == LARGEST else \
+                f"an integer from {low:,} to {high:,}"
+            raise argparse.ArgumentTypeError(f"must be {kind}, not {text!r}")
         return value
-
-    parse.__name__ = words[kind, strict]
     return parse
 
 
-POSITIVE_INT, COUNT, POSITIVE = _number(int, 0, True), _number(int, 0, False), \
-    _number(float, 0.0, True)
+def _positive_number(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"must be a positive number, not {text!r}")
+    return value
 
 
 class Parser(argparse.ArgumentParser):
@@ -70,35 +77,46 @@ class Parser(argparse.ArgumentParser):
 
 
 def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
-    """The argument parser: every option has help text and shows its default."""
+    """The argument parser: every option has help text that states its default."""
     parser = Parser(prog=prog or program_name(), description=DESCRIPTION)
     commands = parser.add_subparsers(dest="command", required=True, metavar="command")
-    train = commands.add_parser(
-        "train", help="train the MLP VAE and print each epoch's loss", description=DESCRIPTION,
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    train.add_argument("--epochs", type=COUNT, default=5,
-                       help="passes over the training images (in all, when resuming)")
-    train.add_argument("--batch-size", type=POSITIVE_INT, default=128,
-                       help="images per Adam step")
-    train.add_argument("--lr", type=POSITIVE, default=1e-3, help="Adam's learning rate")
-    train.add_argument("--nz", type=POSITIVE_INT, default=2, help="latent dimensions")
-    train.add_argument("--nh", type=POSITIVE_INT, default=512, help="hidden units of each network")
-    train.add_argument("--seed", type=int, default=DEFAULT_SEED,
-                       help="random seed: initial weights, batch order and Gaussian draws")
-    train.add_argument("--data-dir", default=None,
-                       help="folder that holds MNIST/raw/ (default: $VAE_DATA_DIR, else ./data)")
-    train.add_argument("--device", default=None,
-                       help="cpu, cuda or cuda:N (default: cuda when a GPU is present)")
-    train.add_argument("--subset", type=POSITIVE_INT, default=None,
-                       help="train on the first N training images only (default: all 60,000)")
-    train.add_argument("--cuda-graph", action="store_true",
-                       help="replay each epoch as a recorded CUDA graph (faster on a GPU)")
-    train.add_argument("--save", default=None,
-                       help="checkpoint file, written after every epoch (default: none)")
-    train.add_argument("--resume", action="store_true",
-                       help="continue the run saved in --save, with the same options")
-    train.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    train = commands.add_parser("train", help="train the MLP VAE and print each epoch's loss",
+                                description=DESCRIPTION)
+    positive = _integer(1, LARGEST)
+    add = train.add_argument
+    add("--epochs", type=positive, default=5,
+        help="passes over the training images, in all when resuming (default: 5)")
+    add("--batch-size", type=positive, default=128, help="images per Adam step (default: 128)")
+    add("--lr", type=_positive_number, default=1e-3, help="Adam's learning rate (default: 0.001)")
+    add("--nz", type=positive, default=2, help="latent dimensions (default: 2)")
+    add("--nh", type=positive, default=512, help="hidden units of each network (default: 512)")
+    add("--seed", type=_integer(0, 2**64 - 1), default=DEFAULT_SEED,
+        help=f"random seed: initial weights, batch order, Gaussian draws (default: {DEFAULT_SEED})")
+    add("--data-dir", default=None,
+        help="folder that holds MNIST/raw/ (default: $VAE_DATA_DIR, else ./data)")
+    add("--device", default=None, help="cpu, cuda or cuda:N (default: cuda when a GPU is present)")
+    add("--subset", type=_integer(1, TRAINING_IMAGES), default=None,
+        help="train on the first N training images only (default: all 60,000)")
+    add("--cuda-graph", action="store_true",
+        help="replay each epoch as a recorded CUDA graph, on a GPU (default: off)")
+    add("--save", default=None, help="checkpoint file, written after every epoch (default: none)")
+    add("--resume", action="store_true",
+        help="continue the run saved in --save, with the same options (default: off)")
+    add("--overwrite", action="store_true",
+        help="replace an existing --save file with a new run (default: off)")
+    add("--no-progress", action="store_true", help="hide the progress bar (default: shown)")
     return parser
+
+
+def _say(stream, line: str) -> bool:
+    """Print ``line`` on ``stream`` unless it is closed; False once it is."""
+    if stream is None:
+        return False
+    try:
+        print(line, file=stream, flush=True)
+        return True
+    except (BrokenPipeError, ValueError, OSError):
+        return False
 
 
 class Output:
@@ -109,11 +127,7 @@ class Output:
         self.closed = sys.stdout is None
 
     def say(self, line: str) -> None:
-        if self.closed:
-            return
-        try:
-            print(line, flush=True)
-        except (BrokenPipeError, ValueError, OSError):
+        if not self.closed and not _say(sys.stdout, line):
             self.closed = True
             try:  # later writes (and the flush at exit) go nowhere instead of failing again
                 os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
@@ -132,105 +146,116 @@ def epoch_line(history) -> str:
 def _check_memory(args: argparse.Namespace, device) -> None:
     """Refuse sizes whose training would not fit in this machine's memory, before allocating:
     weights, gradients and Adam's two moments (4 copies), the data and a batch's activations."""
-    import torch
-
     from .data import NX
     from .devices import memory_bytes
-    from .model import VAE, count_parameters
 
-    with torch.device("meta"):
-        parameters = count_parameters(VAE(nh=args.nh, nz=args.nz))
-    images = (args.subset or 60_000) + 10_000
-    floats = 4 * parameters + images * NX + 8 * args.batch_size * (NX + args.nh + args.nz)
-    need, have = 4 * floats, memory_bytes(device)
-    if need > have:
-        raise ValueError(f"--nh {args.nh}, --nz {args.nz} and --batch-size {args.batch_size} "
-                         f"need about {need / 2**30:.1f} GiB to train; {device} has "
-                         f"{have / 2**30:.1f} GiB.")
+    nh, nz = args.nh, args.nz
+    parameters = (NX + 1) * nh + 2 * (nh + 1) * nz + (nz + 1) * nh + (nh + 1) * NX
+    images = (args.subset or TRAINING_IMAGES) + 10_000
+    need = 4 * (4 * parameters + images * NX + 8 * args.batch_size * (NX + nh + nz))
+    have = memory_bytes(device)
+    if have is not None and need > have:
+        raise ValueError(f"--nh {nh}, --nz {nz} and --batch-size {args.batch_size} need about "
+                         f"{need / 2**30:,.1f} GiB to train; {device} has {have / 2**30:.1f} GiB.")
+
+
+def _check_save(args: argparse.Namespace) -> None:
+    """The ``--save`` options together and the target itself, before anything is loaded."""
+    from .checkpoints import check_target
+
+    if args.save == "":
+        raise ValueError("--save needs a file name.")
+    for flag, given in (("--resume", args.resume), ("--overwrite", args.overwrite)):
+        if given and not args.save:
+            raise ValueError(f"{flag} needs --save FILE, the checkpoint of the run to continue "
+                             "or replace.")
+    if args.resume and args.overwrite:
+        raise ValueError("--resume continues the run in --save and --overwrite replaces it: "
+                         "choose one.")
+    if not args.save:
+        return
+    exists = os.path.lexists(args.save)
+    if args.resume and not exists:
+        raise ValueError(f"nothing to resume: {args.save} does not exist.")
+    check_target(args.save)
+    if exists and not (args.resume or args.overwrite):
+        raise ValueError(f"{args.save} exists already: continue its run with --resume, or "
+                         "replace it with --overwrite.")
 
 
 def _epochs_saved(args: argparse.Namespace) -> int:
     """The epochs the ``--save`` checkpoint holds, after checking it was trained with these
     options (the same command, less ``--resume``)."""
-    from .checkpoints import training_state
+    from .checkpoints import check_same_options, training_state
     from .data import NX
-    from .errors import CheckpointError
 
     payload, state = training_state(args.save)
-    saved = {**payload["config"], **state.get("options", {})}
     given = {"nx": NX, "nh": args.nh, "nz": args.nz, "batch_size": args.batch_size,
-             "lr": args.lr, "seed": args.seed, "examples": args.subset or 60_000}
-    flags = {"nh": "--nh", "nz": "--nz", "batch_size": "--batch-size", "lr": "--lr",
-             "seed": "--seed", "examples": "--subset"}
-    different = [f"{flags.get(name, name)} {saved.get(name)} (not {value})"
-                 for name, value in given.items() if saved.get(name) != value]
-    if different:
-        raise CheckpointError(f"{args.save} was trained with other options; resume with "
-                              f"{', '.join(different)}.")
+             "lr": args.lr, "seed": args.seed, "examples": args.subset or TRAINING_IMAGES}
+    check_same_options(args.save, {**payload["config"], **state["options"]}, given,
+                       {name: FLAGS.get(name, name) for name in given})
     return state["epoch"]
 
 
+def _saved_epochs_line(path: str) -> str:
+    """What the checkpoint at ``path`` holds now, read from the file itself."""
+    from .checkpoints import training_state
+
+    try:
+        epochs = training_state(path)[1]["epoch"]
+    except Exception:
+        return "no epoch was saved"
+    saved = "epoch 1 is" if epochs == 1 else f"epochs 1-{epochs} are"
+    return f"{saved} saved in {path}; continue with the same command and --resume"
+
+
 def _describe(error: BaseException) -> str:
-    """One line that names the problem."""
+    """One line that names the problem (a newline in a path shows as \\n)."""
     from .errors import CheckpointError, DataError, TrainingDiverged
 
     if isinstance(error, (DataError, CheckpointError, TrainingDiverged, ValueError, TypeError)):
-        return str(error).splitlines()[0]
-    if isinstance(error, PermissionError):
-        return f"permission denied: {error.filename or error}"
-    if isinstance(error, OSError):
+        text = str(error)
+    elif isinstance(error, OSError):
         where = f": {error.filename}" if error.filename else ""
-        return f"{error.strerror or error}{where}"
-    if isinstance(error, MemoryError) or "out of memory" in str(error) or \
-            "can't allocate" in str(error):
-        return "not enough memory to train with these sizes; lower --nh, --nz or --batch-size."
-    return (f"unexpected {type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}"
-            f" (set {DEBUG_VARIABLE}=1 to see the traceback)")
+        text = f"{error.strerror or error}{where}"
+    elif isinstance(error, MemoryError) or "out of memory" in str(error):
+        text = "not enough memory to train with these sizes; lower --nh, --nz or --batch-size."
+    else:
+        text = (f"unexpected {type(error).__name__}: {error} (set {DEBUG_VARIABLE}=1 to see the "
+                "traceback)")
+    return text.replace("\n", "\\n")
 
 
-def _train(args: argparse.Namespace, out: Output, done: list[int]) -> int:
-    """Check everything, then train; ``done[0]`` follows the epochs saved so far."""
-    from .checkpoints import check_target
+def _train(args: argparse.Namespace, out: Output) -> int:
+    """Check everything, then train."""
     from .data import load_mnist
     from .devices import describe_device, resolve_device
-    from .training import train_model
+    from .runs import train_model
 
-    if args.save == "":
-        raise ValueError("--save needs a file name.")
-    if args.resume and not args.save:
-        raise ValueError("--resume needs --save FILE, the checkpoint of the run to continue.")
-    if args.resume and not Path(args.save).is_file():
-        raise ValueError(f"nothing to resume: {args.save} does not exist.")
+    _check_save(args)
     device = resolve_device(args.device)
+    if args.cuda_graph and device.type != "cuda":
+        raise ValueError(f"--cuda-graph needs a CUDA device, and this run is on {device}.")
     _check_memory(args, device)
-    if args.save:
-        check_target(args.save)
+    done = 0
     if args.resume:
-        done[0] = _epochs_saved(args)
-        if done[0] >= args.epochs:
-            out.say(f"{args.save} already holds {done[0]} epochs; nothing to train "
+        done = _epochs_saved(args)
+        if done >= args.epochs:
+            out.say(f"{args.save} already holds {done} epochs; nothing to train "
                     "(raise --epochs to train more).")
             return 0
     data = load_mnist("train", args.data_dir, device, args.subset)
     test = load_mnist("test", args.data_dir, device)
     out.say(f"device: {describe_device(data.device)}")
     if args.resume:
-        out.say(f"resuming {args.save} after epoch {done[0]}")
-
-    def on_epoch(history) -> None:
-        if args.save:
-            done[0] = len(history.train_loss)
-        out.say(epoch_line(history))
-
+        out.say(f"resuming {args.save} after epoch {done}")
     _, history = train_model(
         data, test, args.epochs, args.seed, "VAE", nh=args.nh, nz=args.nz,
         batch_size=args.batch_size, lr=args.lr, progress=not args.no_progress,
-        cuda_graph=args.cuda_graph, on_epoch=on_epoch,
+        cuda_graph=args.cuda_graph, on_epoch=lambda history: out.say(epoch_line(history)),
         checkpoint=args.save or None, resume=args.resume)
-    if args.save:
-        out.say(f"saved the model to {args.save} (epoch {len(history.train_loss)})")
-    else:
-        out.say("no checkpoint written (use --save FILE to keep the model)")
+    out.say(f"saved the model to {args.save} (epoch {len(history.train_loss)})" if args.save
+            else "no checkpoint written (use --save FILE to keep the model)")
     return 0
 
 
@@ -240,25 +265,19 @@ def _raise_interrupted(number: int, frame) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    out, done = Output(), [0]
     previous = {number: signal.signal(number, _raise_interrupted)
                 for number in (signal.SIGINT, signal.SIGTERM)}
     try:
-        return _train(args, out, done)
+        return _train(args, Output())
     except Interrupted as stop:
-        if not args.save:
-            kept = "nothing was saved (use --save FILE to keep completed epochs)"
-        elif done[0]:
-            kept = (f"epochs 1-{done[0]} are saved in {args.save}; continue with the same "
-                    "command and --resume")
-        else:
-            kept = "no epoch was completed, so nothing was saved"
-        print(f"interrupted by {stop.name}: {kept}.", file=sys.stderr)
+        kept = (_saved_epochs_line(args.save) if args.save else
+                "nothing was saved (use --save FILE to keep completed epochs)")
+        _say(sys.stderr, f"interrupted by {stop.name}: {kept}.")
         return EXIT_STATUS[stop.name]
     except Exception as error:
         if os.environ.get(DEBUG_VARIABLE):
             raise
-        print(f"error: {_describe(error)}", file=sys.stderr)
+        _say(sys.stderr, f"error: {_describe(error)}")
         return 1
     finally:
         for number, handler in previous.items():

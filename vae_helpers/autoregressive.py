@@ -18,8 +18,8 @@ from torch import nn
 from torch.nn import functional as F
 
 from .data import NX
-from .errors import check_positive_integers
-from .model import LatentVariableModel
+from .errors import check_numbers
+from .model import VAE
 
 
 def committed_rate_log_var(delta: float) -> float:
@@ -28,8 +28,7 @@ def committed_rate_log_var(delta: float) -> float:
     The KL at m = 0 is (e^s - 1 - s) / 2, which falls to 0 as s rises to 0; this solves
     (e^s - 1 - s) / 2 = delta for s < 0 by bisection.
     """
-    if not delta > 0:
-        raise ValueError(f"delta must be positive, not {delta!r}.")
+    check_numbers(delta=delta)
     low, high = -2.0 * delta - 2.0, 0.0  # (e^s - 1 - s) / 2 >= delta at s = -2 delta - 2
     for _ in range(100):
         middle = 0.5 * (low + high)
@@ -40,36 +39,24 @@ def committed_rate_log_var(delta: float) -> float:
     return low
 
 
-class AutoregressiveVAE(LatentVariableModel):
-    """The MLP encoder of ``VAE``; a decoder that adds a masked linear map of the image (each
-    pixel sees only the pixels before it) to the logits decoded from z.
+class AutoregressiveVAE(VAE):
+    """``VAE``'s MLP encoder and decoder, with a masked linear map of the image (each pixel sees
+    only the pixels before it) added to the logits decoded from z (chapter 11).
 
     ``decode(z, x)`` needs the image, as a teacher-forced autoregressive decoder does; ``sample``
     draws the pixels one at a time. ``delta`` > 0 caps the posterior variances (delta-VAE).
-    ``fit``, ``rate_and_distortion``, ``kl_per_dimension`` and ``active_units`` take it; the
-    helpers that decode codes alone (``iw_log_likelihood``, plots, checkpoints) do not.
+    ``fit``, ``rate_and_distortion``, ``kl_per_dimension``, ``active_units`` and the checkpoints
+    take it; the helpers that decode codes alone (``iw_log_likelihood``, plots) do not.
     """
 
     def __init__(self, nx: int = NX, nh: int = 512, nz: int = 16, delta: float = 0.0) -> None:
-        super().__init__()
-        check_positive_integers(nx=nx, nh=nh, nz=nz)
-        if delta < 0:
-            raise ValueError(f"delta must be zero or positive, not {delta!r}.")
-        self.nx, self.nh, self.nz, self.delta = nx, nh, nz, float(delta)
-        self._set_likelihood("bernoulli", None)
+        super().__init__(nx, nh, nz)
+        check_numbers(strict=False, delta=delta)
+        self.delta = float(delta)
         self.max_log_var = committed_rate_log_var(delta) if delta > 0 else None
-        self.encoder_hidden = nn.Linear(nx, nh)
-        self.encoder_mu = nn.Linear(nh, nz)
-        self.encoder_log_var = nn.Linear(nh, nz)
-        self.decoder_hidden = nn.Linear(nz, nh)
-        self.decoder_logits = nn.Linear(nh, nx)
         self.autoregressive = nn.Linear(nx, nx, bias=False)
         nn.init.zeros_(self.autoregressive.weight)
         self.register_buffer("mask", torch.ones(nx, nx).tril(diagonal=-1))
-
-    @property
-    def sizes(self) -> dict[str, int]:
-        return {"nx": self.nx, "nh": self.nh, "nz": self.nz}
 
     @property
     def config(self) -> dict[str, int | float]:
@@ -77,12 +64,10 @@ class AutoregressiveVAE(LatentVariableModel):
 
     def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Parameters of q(z|x); with ``delta`` > 0 the log-variances stay below the cap."""
-        self._check_x(x)
-        h = torch.relu(self.encoder_hidden(x))
-        log_var = self.encoder_log_var(h)
+        mu, log_var = super().encode(x)
         if self.max_log_var is not None:
             log_var = self.max_log_var - F.softplus(self.max_log_var - log_var)
-        return self.encoder_mu(h), log_var
+        return mu, log_var
 
     def decode(self, z: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
         """Logits of p(x|z): the code's part plus the masked linear map of the pixels ``x``."""

@@ -14,18 +14,19 @@ import shutil
 import stat
 import tempfile
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import torch
 
-from .errors import DataError, check_positive_integers
+from .errors import DataError, check_integers
 
 DATA_DIR_VARIABLE = "VAE_DATA_DIR"
 MNIST_FILES = {
     "train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", 60_000),
     "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte", 10_000),
 }
+ALL_FILES = ", ".join(name for names in MNIST_FILES.values() for name in names[:2])
 IMAGE_SIDE = 28
 NX = IMAGE_SIDE * IMAGE_SIDE
 LEVELS = 256  # MNIST stores each pixel as one of 256 gray levels, k / 255
@@ -52,8 +53,9 @@ def draw_pixels(x: torch.Tensor, pixels: str = "gray",
 
 
 @dataclass(frozen=True)
-class MNIST:
-    """One MNIST split: ``images`` (N, 784) in [0, 1] and ``labels`` (N,) on one device."""
+class ImageSet:
+    """What every data set here is: ``images`` (N, pixels) in [0, 1] and one row of ``labels``
+    per image, on one device. ``fit``, the evaluation helpers and the plots take any of them."""
 
     images: torch.Tensor
     labels: torch.Tensor
@@ -61,12 +63,13 @@ class MNIST:
     def __post_init__(self) -> None:
         for name in ("images", "labels"):
             if not isinstance(getattr(self, name), torch.Tensor):
-                raise TypeError(f"MNIST {name} must be a torch.Tensor, not "
+                raise TypeError(f"{type(self).__name__} {name} must be a torch.Tensor, not "
                                 f"{type(getattr(self, name)).__name__}.")
-        if self.images.ndim < 1 or self.labels.ndim < 1 or \
+        if self.images.ndim != 2 or self.labels.ndim < 1 or \
                 self.images.shape[0] != self.labels.shape[0]:
-            raise ValueError(f"MNIST needs one label per image: images has shape "
-                             f"{tuple(self.images.shape)}, labels {tuple(self.labels.shape)}.")
+            raise ValueError(f"{type(self).__name__} needs images (N, pixels) and one label per "
+                             f"image, not images {tuple(self.images.shape)} and labels "
+                             f"{tuple(self.labels.shape)}.")
 
     def __len__(self) -> int:
         return self.images.shape[0]
@@ -75,20 +78,24 @@ class MNIST:
     def device(self) -> torch.device:
         return self.images.device
 
-    def __getitem__(self, index) -> MNIST:
-        """A part of the split, e.g. ``test[:500]``, still images and labels together."""
-        return MNIST(self.images[index], self.labels[index])
+    def __getitem__(self, index) -> ImageSet:
+        """A part of the set, e.g. ``test[:500]``, still images and labels together."""
+        return replace(self, images=self.images[index], labels=self.labels[index])
 
-    def to(self, device: str | torch.device) -> MNIST:
-        """The same split on ``device``."""
-        return MNIST(self.images.to(device), self.labels.to(device))
+    def to(self, device: str | torch.device) -> ImageSet:
+        """The same set on ``device``."""
+        return replace(self, images=self.images.to(device), labels=self.labels.to(device))
 
-    def drawn(self, pixels: str, seed: int = 0) -> MNIST:
-        """The split with its pixels drawn once (``draw_pixels``), fixed by ``seed``: e.g. the
-        stochastically binarized test set of the likelihood literature, ``test.drawn("binarized")``.
-        """
+    def drawn(self, pixels: str, seed: int = 0) -> ImageSet:
+        """The set with its pixels drawn once (``draw_pixels``), fixed by ``seed``: e.g. the
+        stochastically binarized test set of the likelihood literature, ``test.drawn("binarized")``
+        (chapter 6)."""
         generator = torch.Generator(device=self.device).manual_seed(seed)
-        return MNIST(draw_pixels(self.images, pixels, generator), self.labels)
+        return replace(self, images=draw_pixels(self.images, pixels, generator))
+
+
+class MNIST(ImageSet):
+    """One MNIST split: ``images`` (N, 784) in [0, 1] and digit ``labels`` (N,) (chapter 4)."""
 
 
 def data_root(root: str | os.PathLike | None = None) -> Path:
@@ -104,18 +111,25 @@ def _raw_folder(root: Path) -> Path:
 
 def _find(raw: Path, name: str) -> Path | None:
     """The file ``name`` in ``raw``, or its gzip-compressed ``name.gz`` (read directly, as
-    torchvision does), or None. A folder that cannot be read is a ``DataError``, not "missing"."""
+    torchvision does), or None when neither exists. Something there that is not a readable
+    regular file is a ``DataError`` that says what it is, never "missing"."""
     for candidate in (raw / name, raw / f"{name}.gz"):
         try:
-            if stat.S_ISREG(os.stat(candidate).st_mode):
-                return candidate
-        except FileNotFoundError:
+            mode = os.stat(candidate).st_mode
+        except (FileNotFoundError, NotADirectoryError):
             continue
-        except NotADirectoryError:
-            return None
         except PermissionError:
             raise DataError(f"Permission denied reading {candidate}: make it and its folders "
-                            "readable, or set VAE_DATA_DIR to another copy of MNIST.") from None
+                            f"readable, or set {DATA_DIR_VARIABLE} to another copy of MNIST."
+                            ) from None
+        except OSError as error:  # e.g. a loop of symbolic links
+            raise DataError(f"{candidate} cannot be read ({error.strerror}); replace it with "
+                            "the MNIST file.") from None
+        if not stat.S_ISREG(mode):
+            kind = "a folder" if stat.S_ISDIR(mode) else "not a regular file"
+            raise DataError(f"{candidate} is {kind}: replace it with the MNIST file of that "
+                            "name.")
+        return candidate
     return None
 
 
@@ -125,6 +139,7 @@ def _listed(names: list[str]) -> str:
 
 def _missing(root: Path, split: str) -> list[str]:
     return [name for name in MNIST_FILES[split][:2] if _find(_raw_folder(root), name) is None]
+
 
 
 def _download(root: Path, missing: list[str]) -> None:
@@ -144,8 +159,9 @@ def _download(root: Path, missing: list[str]) -> None:
     except Exception as error:  # urllib, socket, checksum: the reader needs one sentence
         raise DataError(
             f"MNIST is not in {_raw_folder(root)} ({_listed(missing)} missing) and could not "
-            f"be downloaded ({type(error).__name__}); copy the four MNIST files into that folder "
-            f"or set {DATA_DIR_VARIABLE} to a folder that holds MNIST/raw/."
+            f"be downloaded ({type(error).__name__}); copy the four MNIST files ({ALL_FILES}; "
+            f"plain or .gz) into that folder, or set {DATA_DIR_VARIABLE} to a folder that "
+            "holds MNIST/raw/."
         ) from None
 
 
@@ -199,9 +215,8 @@ def load_mnist(
 
     if split not in MNIST_FILES:
         raise ValueError(f"split must be 'train' or 'test', not {split!r}.")
-    if subset is not None and (not isinstance(subset, int) or isinstance(subset, bool)
-                               or subset < 1):
-        raise ValueError(f"subset must be a positive number of examples, not {subset!r}.")
+    if subset is not None:
+        check_integers(subset=subset)
     device = resolve_device(device)
     folder = data_root(root)
     missing = _missing(folder, split)
@@ -256,5 +271,5 @@ def batch_indices(
     The permutation is drawn on ``device``; gathering each batch with its indices keeps the data
     in place (one small copy per batch, which stays in cache) and draws images and labels alike.
     """
-    check_positive_integers(batch_size=batch_size)
+    check_integers(batch_size=batch_size)
     yield from torch.randperm(n, device=device, generator=generator).split(batch_size)

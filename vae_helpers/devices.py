@@ -45,11 +45,15 @@ def resolve_device(device: str | torch.device | None = None) -> torch.device:
                      f"{available}.")
 
 
-def memory_bytes(device: torch.device) -> int:
-    """The memory of ``device`` in bytes: the GPU's, or the machine's physical memory."""
+def memory_bytes(device: torch.device) -> int | None:
+    """The memory of ``device`` in bytes: the GPU's, or the machine's physical memory; None
+    where the system does not say (``os.sysconf`` is Unix-only)."""
     if device.type == "cuda":
         return torch.cuda.mem_get_info(device)[1]
-    return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (AttributeError, ValueError, OSError):
+        return None
 
 
 def describe_device(device: torch.device | str | None = None) -> str:

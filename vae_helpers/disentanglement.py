@@ -16,9 +16,9 @@ import math
 
 import torch
 
-from .errors import check_positive_integers
+from .adam import adam_epochs
+from .errors import check_integers, check_numbers
 from .model import LatentVariableModel
-from .training import adam_epochs
 
 TERMS = ("mutual_information", "total_correlation", "dimensionwise_kl")
 
@@ -47,8 +47,7 @@ def discretize(codes: torch.Tensor, bins: int = 20) -> torch.Tensor:
                          f"not {tuple(codes.shape)}.")
     if not bool(torch.isfinite(codes).all()):
         raise ValueError("codes contains NaN or infinite values.")
-    if not isinstance(bins, int) or isinstance(bins, bool) or bins < 2:
-        raise ValueError(f"bins must be an integer of at least 2, not {bins!r}.")
+    check_integers(2, bins=bins)
     low, high = codes.min(0).values, codes.max(0).values
     width = torch.where(high > low, (high - low) / bins, torch.ones_like(high))
     return ((codes - low) / width).floor().clamp(0, bins - 1).long()
@@ -114,10 +113,7 @@ def _check_posterior(z: torch.Tensor, mu: torch.Tensor, log_var: torch.Tensor,
                          f"{tuple(z.shape)}, {tuple(mu.shape)}, {tuple(log_var.shape)}.")
     if z.shape[0] < 2:
         raise ValueError("the estimate needs a batch of at least two examples.")
-    if not isinstance(dataset_size, int) or isinstance(dataset_size, bool) \
-            or dataset_size < z.shape[0]:
-        raise ValueError(f"dataset_size must be an integer of at least the batch size "
-                         f"{z.shape[0]}, not {dataset_size!r}.")
+    check_integers(z.shape[0], dataset_size=dataset_size)  # at least the batch
 
 
 def kl_decomposition(z: torch.Tensor, mu: torch.Tensor, log_var: torch.Tensor,
@@ -156,8 +152,7 @@ def estimate_kl_decomposition(model: LatentVariableModel, data, batch_size: int 
                               seed: int = 0) -> dict[str, float]:
     """``kl_decomposition`` averaged over the batches of ``data`` (an MNIST split or ``Shapes``),
     with N = len(data): one z per image, drawn with ``seed``, in nats per image."""
-    if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 2:
-        raise ValueError(f"batch_size must be an integer of at least 2, not {batch_size!r}.")
+    check_integers(2, batch_size=batch_size)
     generator = torch.Generator(device=data.device).manual_seed(seed)
     totals = dict.fromkeys(TERMS, 0.0)
     for start in range(0, len(data) - batch_size + 1, batch_size):
@@ -177,8 +172,7 @@ def beta_tc_loss(model: LatentVariableModel, x: torch.Tensor, dataset_size: int,
     """The beta-TCVAE objective summed over the batch ``x``: reconstruction plus the KL's three
     terms with only the total correlation weighted by ``beta`` (beta = 1 is the -ELBO, up to the
     minibatch estimate of the KL)."""
-    if isinstance(beta, bool) or not isinstance(beta, (int, float)) or not beta >= 0:
-        raise ValueError(f"beta must be a non-negative number, not {beta!r}.")
+    check_numbers(strict=False, beta=beta)
     mu, log_var = model.encode(x)
     z = model.reparameterize(mu, log_var)
     reconstruction = -model.log_likelihood(x, model.decode(z)).sum()
@@ -192,9 +186,8 @@ def fit_beta_tc(model: LatentVariableModel, data, epochs: int = 5, beta: float =
                 batch_size: int = 256, lr: float = 1e-3, seed: int = 0) -> list[float]:
     """Train ``model`` on ``data`` with ``beta_tc_loss`` (Adam, shuffled batches from ``seed``)
     and return the average loss per image of each epoch."""
-    check_positive_integers(epochs=epochs, batch_size=batch_size)
-    if batch_size < 2:
-        raise ValueError("batch_size must be at least 2: the estimate compares pairs.")
+    check_integers(epochs=epochs)
+    check_integers(2, batch_size=batch_size)  # the estimate compares pairs
     model.to(data.device).train()
     torch.manual_seed(seed)
     order = torch.Generator(device=data.device).manual_seed(seed)

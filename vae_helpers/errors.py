@@ -1,4 +1,9 @@
-"""Errors that name the problem, so a reader knows what to fix."""
+"""Errors that name the problem, and the two argument checks every helper uses."""
+
+from __future__ import annotations
+
+import math
+import numbers
 
 
 class DataError(RuntimeError):
@@ -13,31 +18,28 @@ class TrainingDiverged(FloatingPointError):
     """The loss became NaN or infinite during training."""
 
 
-def check_positive_integers(**values: object) -> None:
-    """A ``ValueError`` naming the first of ``values`` that is not a positive integer (sizes,
-    counts, epochs; ``True`` is not an integer here)."""
+def check_integers(low: int = 1, high: int | None = None, **values: object) -> None:
+    """A ``ValueError`` naming the first of ``values`` that is not an integer in [low, high]
+    (``True`` is not an integer here): sizes, counts, epochs."""
     for name, value in values.items():
-        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-            raise ValueError(f"{name} must be a positive integer, not {value!r}.")
+        if (isinstance(value, bool) or not isinstance(value, numbers.Integral)
+                or value < low or (high is not None and value > high)):
+            if high is not None:
+                kind = f"an integer from {low} to {high}"
+            else:
+                kind = {1: "a positive integer", 0: "an integer, zero or more"}.get(
+                    low, f"an integer of at least {low}")
+            raise ValueError(f"{name} must be {kind}, not {value!r}.")
 
 
-def check_count(name: str, value: object, low: int = 1, high: int | None = None) -> int:
-    """``value`` if it is an integer in [low, high], else a ``ValueError`` naming ``name``."""
-    import numbers
-
-    if (isinstance(value, bool) or not isinstance(value, numbers.Integral)
-            or value < low or (high is not None and value > high)):
-        bounds = f"at least {low}" if high is None else f"from {low} to {high}"
-        raise ValueError(f"{name} must be an integer {bounds}, not {value!r}.")
-    return int(value)
-
-
-def check_positive(name: str, value: object) -> float:
-    """``value`` if it is a finite number above zero, else a ``ValueError`` naming ``name``."""
-    import math
-    import numbers
-
-    if (isinstance(value, bool) or not isinstance(value, numbers.Real)
-            or not math.isfinite(value) or value <= 0):
-        raise ValueError(f"{name} must be a finite number above zero, not {value!r}.")
-    return float(value)
+def check_numbers(low: float = 0.0, strict: bool = True, **values: object) -> None:
+    """A ``ValueError`` naming the first of ``values`` that is not a finite real number above
+    ``low`` (or at least ``low`` when not ``strict``): rates, weights, limits."""
+    for name, value in values.items():
+        if (isinstance(value, bool) or not isinstance(value, numbers.Real)
+                or not math.isfinite(value) or value < low or (strict and value == low)):
+            if low == 0:
+                kind = "a positive number" if strict else "a finite number, zero or more"
+            else:
+                kind = f"a finite number {'above' if strict else 'of at least'} {low}"
+            raise ValueError(f"{name} must be {kind}, not {value!r}.")

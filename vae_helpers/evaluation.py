@@ -13,7 +13,7 @@ import torch
 from torch import nn
 
 from .data import MNIST, check_images
-from .errors import check_count, check_positive
+from .errors import check_integers, check_numbers
 from .losses import iw_bound, kl_to_standard_normal, log_standard_normal
 from .model import LatentVariableModel
 from .objectives import log_weight_terms
@@ -22,7 +22,7 @@ MAX_GRID_STEPS = 2001  # a 2001 x 2001 grid is 4 million decodes per image batch
 
 
 def _chunks(model: LatentVariableModel, data: MNIST, size: int):
-    check_count("batch_size", size)
+    check_integers(batch_size=size)
     check_images(data.images, model.nx, "images")
     for x, y in zip(data.images.split(size), data.labels.split(size)):
         yield x, model.given(y)
@@ -68,7 +68,7 @@ def active_units(model: LatentVariableModel, data: MNIST, threshold: float = 0.0
     The measure of Burda et al. (2016); an inactive dimension is ignored by the decoder
     (posterior collapse).
     """
-    check_positive("threshold", threshold)
+    check_numbers(threshold=threshold)
     means = torch.cat([model.encode(x, *label)[0] for x, label in _chunks(model, data, 2000)])
     return int((means.var(0) > threshold).sum())
 
@@ -96,8 +96,7 @@ def iw_log_likelihood(model: LatentVariableModel, data: MNIST, k: int,
     ``max_samples`` decoded samples, to bound memory. ``prior``: the model's p(z), a module with
     ``log_prob`` (``priors.py``); None is N(0, I).
     """
-    check_count("k", k)
-    check_count("max_samples", max_samples)
+    check_integers(k=k, max_samples=max_samples)
     if posterior is not None and any(p.shape != (len(data), model.nz) for p in posterior):
         raise ValueError(f"posterior must be (mu, log_var), each of shape ({len(data)}, "
                          f"{model.nz}).")
@@ -127,11 +126,11 @@ def grid_log_likelihood(model: LatentVariableModel, data: MNIST, steps: int | No
     if model.nz != 2 or model.conditional:
         raise ValueError("grid_log_likelihood needs an unconditional model with nz=2.")
     check_images(data.images, model.nx, "images")
-    check_count("batch_size", batch_size)
+    check_integers(batch_size=batch_size)
     if steps is not None:
-        check_count("steps", steps, 2, MAX_GRID_STEPS)
+        check_integers(2, MAX_GRID_STEPS, steps=steps)
     if limit is not None:
-        check_positive("limit", limit)
+        check_numbers(limit=limit)
     was_training = model.training
     model.eval()
     if steps is None or limit is None:

@@ -13,7 +13,7 @@ import torch
 from torch import nn
 
 from .data import IMAGE_SIDE, NX, check_images
-from .errors import check_positive_integers
+from .errors import check_integers
 from .likelihoods import PixelLikelihood, make_likelihood
 
 N_CLASSES = 10
@@ -109,7 +109,7 @@ class VAE(LatentVariableModel):
     def __init__(self, nx: int = NX, nh: int = 512, nz: int = 2, likelihood: str = "bernoulli",
                  sigma: float | str | None = 0.1) -> None:
         super().__init__()
-        check_positive_integers(nx=nx, nh=nh, nz=nz)
+        check_integers(nx=nx, nh=nh, nz=nz)
         self.nx, self.nh, self.nz = nx, nh, nz
         self._set_likelihood(likelihood, sigma)
         self.encoder_hidden = nn.Linear(nx, nh)
@@ -146,7 +146,7 @@ class ConditionalVAE(LatentVariableModel):
     def __init__(self, nx: int = NX, nh: int = 512, nz: int = 2, n_classes: int = N_CLASSES,
                  likelihood: str = "bernoulli", sigma: float | str | None = 0.1) -> None:
         super().__init__()
-        check_positive_integers(nx=nx, nh=nh, nz=nz, n_classes=n_classes)
+        check_integers(nx=nx, nh=nh, nz=nz, n_classes=n_classes)
         self.nx, self.nh, self.nz, self.n_classes = nx, nh, nz, n_classes
         self._set_likelihood(likelihood, sigma)
         self.encoder_hidden = nn.Linear(nx + n_classes, nh)
@@ -198,7 +198,7 @@ class ConvVAE(LatentVariableModel):
     def __init__(self, nh: int = 256, nz: int = 2, channels: int = 32,
                  likelihood: str = "bernoulli", sigma: float | str | None = 0.1) -> None:
         super().__init__()
-        check_positive_integers(nh=nh, nz=nz, channels=channels)
+        check_integers(nh=nh, nz=nz, channels=channels)
         self.nx, self.nh, self.nz, self.channels = NX, nh, nz, channels
         self._set_likelihood(likelihood, sigma)
         c, flat = channels, 2 * channels * 7 * 7
@@ -230,7 +230,11 @@ class ConvVAE(LatentVariableModel):
         return logits.reshape(*batch_shape, NX)
 
 
-MODELS = {cls.__name__: cls for cls in (VAE, ConditionalVAE, ConvVAE)}
+def model_classes() -> dict[str, type[LatentVariableModel]]:
+    """Every kind of model a checkpoint may hold, by class name."""
+    from .autoregressive import AutoregressiveVAE  # it subclasses VAE, so it is imported here
+
+    return {cls.__name__: cls for cls in (VAE, ConditionalVAE, ConvVAE, AutoregressiveVAE)}
 
 
 def count_parameters(model: nn.Module) -> int:

@@ -10,7 +10,7 @@ import torch
 from torchvision.utils import make_grid
 
 from .data import MNIST, check_images
-from .errors import check_count, check_positive
+from .errors import check_integers, check_numbers
 from .model import LatentVariableModel
 
 MAX_STEPS = 200  # images per side of a grid, or along an interpolation
@@ -55,8 +55,8 @@ def plot_samples(model: LatentVariableModel, n: int = 100, seed: int = 0):
 
 def latent_grid(steps: int = 20, limit: float = 3.0, device=None) -> torch.Tensor:
     """A (steps * steps, 2) grid of z, row by row: z2 from +limit down, z1 from -limit up."""
-    check_count("steps", steps, 2, MAX_STEPS)
-    check_positive("limit", limit)
+    check_integers(2, MAX_STEPS, steps=steps)
+    check_numbers(limit=limit)
     values = torch.linspace(-limit, limit, steps, device=device)
     z2, z1 = torch.meshgrid(values.flip(0), values, indexing="ij")
     return torch.stack([z1.reshape(-1), z2.reshape(-1)], dim=1)
@@ -77,7 +77,7 @@ def encode_means(
     model: LatentVariableModel, data: MNIST, n: int = 5000
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Posterior means of the first ``n`` examples (CPU) and their labels."""
-    check_count("n", n)
+    check_integers(n=n)
     check_images(data.images, model.nx, "data.images")
     part = data[:n]
     mu, _ = model.encode(part.images, *model.given(part.labels))
@@ -111,7 +111,7 @@ def plot_latent_map(model: LatentVariableModel, data: MNIST, n: int = 5000,
 def plot_interpolation(model: LatentVariableModel, x_start: torch.Tensor, x_end: torch.Tensor,
                        steps: int = 10):
     """Decode evenly spaced points on the line between two images' posterior means."""
-    check_count("steps", steps, 2, MAX_STEPS)
+    check_integers(2, MAX_STEPS, steps=steps)
     for name, x in (("x_start", x_start), ("x_end", x_end)):
         check_images(x.unsqueeze(0) if isinstance(x, torch.Tensor) else x, model.nx, name)
     mu, _ = model.encode(torch.stack([x_start, x_end]))

@@ -11,7 +11,7 @@ import math
 import torch
 from torch import nn
 
-from .errors import check_positive_integers
+from .errors import check_integers
 from .losses import log_normal_diag, log_standard_normal
 
 
@@ -20,7 +20,7 @@ class StandardNormalPrior(nn.Module):
 
     def __init__(self, nz: int) -> None:
         super().__init__()
-        check_positive_integers(nz=nz)
+        check_integers(nz=nz)
         self.nz = nz
 
     def log_prob(self, z: torch.Tensor) -> torch.Tensor:
@@ -41,7 +41,7 @@ class MixturePrior(nn.Module):
 
     def __init__(self, nz: int, components: int = 10) -> None:
         super().__init__()
-        check_positive_integers(nz=nz, components=components)
+        check_integers(nz=nz, components=components)
         self.nz, self.components = nz, components
         self.means = nn.Parameter(torch.randn(components, nz))
         self.log_vars = nn.Parameter(torch.zeros(components, nz))

@@ -13,9 +13,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .adam import adam_epochs
 from .data import IMAGE_SIDE, NX, check_images
-from .errors import check_positive_integers
-from .training import adam_epochs
+from .errors import check_integers
 
 
 class VectorQuantizer(nn.Module):
@@ -26,7 +26,7 @@ class VectorQuantizer(nn.Module):
 
     def __init__(self, codes: int = 64, dim: int = 16) -> None:
         super().__init__()
-        check_positive_integers(codes=codes, dim=dim)
+        check_integers(codes=codes, dim=dim)
         self.codes, self.dim = codes, dim
         self.codebook = nn.Embedding(codes, dim)
         self.codebook.weight.data.uniform_(-1 / codes, 1 / codes)
@@ -64,7 +64,7 @@ class VectorQuantizer(nn.Module):
 def codebook_perplexity(indices: torch.Tensor, codes: int) -> float:
     """exp(entropy) of how often each of the ``codes`` entries is used in ``indices``: the
     number of equally used codes that would give the same entropy (1 .. codes)."""
-    check_positive_integers(codes=codes)
+    check_integers(codes=codes)
     if not isinstance(indices, torch.Tensor) or indices.dtype != torch.long or indices.numel() == 0:
         raise ValueError("indices must be a non-empty integer (long) tensor.")
     if bool((indices < 0).any()) or bool((indices >= codes).any()):
@@ -82,7 +82,7 @@ class VQVAE(nn.Module):
 
     def __init__(self, codes: int = 64, dim: int = 16, channels: int = 32) -> None:
         super().__init__()
-        check_positive_integers(codes=codes, dim=dim, channels=channels)
+        check_integers(codes=codes, dim=dim, channels=channels)
         self.nx, self.channels = NX, channels
         self.encoder = nn.Sequential(
             nn.Conv2d(1, channels, 4, stride=2, padding=1), nn.ReLU(),         # 14 x 14
@@ -125,7 +125,7 @@ def fit_vqvae(model: VQVAE, data, epochs: int = 2, batch_size: int = 128, lr: fl
     """Train ``model`` on ``data.images`` with ``vqvae_loss`` (Adam, shuffled batches from
     ``seed``) and return the average loss per image of each epoch. ``initialize``: first set
     the codebook to encoder outputs of the first 1,000 images (``VectorQuantizer.initialize``)."""
-    check_positive_integers(epochs=epochs, batch_size=batch_size)
+    check_integers(epochs=epochs, batch_size=batch_size)
     check_images(data.images, model.nx, "data.images")
     model.to(data.device).train()
     order = torch.Generator(device=data.device).manual_seed(seed)

@@ -11,11 +11,11 @@ vectorized and anti-aliased by supersampling; each distinct combination of facto
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 
 import torch
 
-from .errors import check_positive_integers
+from .data import ImageSet
+from .errors import check_integers
 
 FACTORS = ("shape", "scale", "rotation", "x", "y")
 FACTOR_SIZES = (3, 4, 6, 8, 8)
@@ -26,36 +26,19 @@ _SUPERSAMPLE = 3  # each pixel is the mean of 3 x 3 point samples
 _CHUNK = 2048
 
 
-@dataclass(frozen=True)
-class Shapes:
-    """Images (N, side * side) in [0, 1] and their ``factors`` (N, 5), integer levels
-    ``0 <= factors[:, k] < FACTOR_SIZES[k]``. ``labels`` is ``factors``, so that ``fit`` and the
-    evaluation helpers accept a ``Shapes`` wherever they take an MNIST split."""
-
-    images: torch.Tensor
-    factors: torch.Tensor
+class Shapes(ImageSet):
+    """Images (N, side * side) in [0, 1] and their factors (N, 5) as ``labels``: integer levels
+    ``0 <= labels[:, k] < FACTOR_SIZES[k]``, also called ``factors`` (chapter 13)."""
 
     def __post_init__(self) -> None:
-        if self.images.ndim != 2 or self.factors.shape != (self.images.shape[0], len(FACTORS)):
-            raise ValueError(f"Shapes needs images (N, pixels) and factors (N, {len(FACTORS)}), "
-                             f"not {tuple(self.images.shape)} and {tuple(self.factors.shape)}.")
+        super().__post_init__()
+        if self.labels.shape != (len(self), len(FACTORS)):
+            raise ValueError(f"Shapes needs factors (N, {len(FACTORS)}), not "
+                             f"{tuple(self.labels.shape)}.")
 
     @property
-    def labels(self) -> torch.Tensor:
-        return self.factors
-
-    @property
-    def device(self) -> torch.device:
-        return self.images.device
-
-    def __len__(self) -> int:
-        return self.images.shape[0]
-
-    def __getitem__(self, index) -> Shapes:
-        return Shapes(self.images[index], self.factors[index])
-
-    def to(self, device: str | torch.device) -> Shapes:
-        return Shapes(self.images.to(device), self.factors.to(device))
+    def factors(self) -> torch.Tensor:
+        return self.labels
 
 
 def factor_values(side: int = SIDE) -> dict[str, torch.Tensor]:
@@ -72,8 +55,7 @@ def factor_values(side: int = SIDE) -> dict[str, torch.Tensor]:
 
 
 def _check_side(side: int) -> None:
-    if not isinstance(side, int) or isinstance(side, bool) or side < 16:
-        raise ValueError(f"side must be an integer of at least 16 pixels, not {side!r}.")
+    check_integers(16, side=side)
 
 
 def _check_factors(factors: torch.Tensor) -> None:
@@ -125,9 +107,8 @@ def render_shapes(factors: torch.Tensor, side: int = SIDE) -> torch.Tensor:
 def make_shapes(n: int, seed: int = 0, side: int = SIDE,
                 device: str | torch.device = "cpu") -> Shapes:
     """``n`` images with factor levels drawn uniformly and independently from ``seed``."""
-    check_positive_integers(n=n)
-    if not isinstance(seed, int) or isinstance(seed, bool):
-        raise TypeError(f"seed must be an integer, not {type(seed).__name__}.")
+    check_integers(n=n)
+    check_integers(0, seed=seed)
     _check_side(side)
     generator = torch.Generator().manual_seed(seed)
     factors = torch.stack([torch.randint(size, (n,), generator=generator)

@@ -1,31 +1,28 @@
-"""Training with the original tutorial's recipe (Adam, batch 128, summed negative ELBO) on CPU
-or CUDA."""
+"""``fit``: epochs of training with checks, a progress bar, checkpoints and resumption
+(chapter 5 writes the loop out by hand, then uses ``fit``)."""
 
 from __future__ import annotations
 
 import copy
-import inspect
-import math
 import os
 import sys
 import time
-import warnings
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 
 import torch
-from torch import nn
 from tqdm.auto import tqdm
 
-from .checkpoints import check_target, load_checkpoint, save_checkpoint, training_state
-from .data import MNIST, PIXELS, batch_indices, check_images, draw_pixels
-from .errors import CheckpointError, TrainingDiverged
+from .checkpoints import check_same_options, check_target, load_checkpoint, save_checkpoint
+from .checkpoints import training_state as saved_training_state
+from .cuda_graphs import record_epoch
+from .data import PIXELS, ImageSet, check_images
+from .errors import CheckpointError, TrainingDiverged, check_integers, check_numbers
 from .evaluation import mean_negative_elbo
-from .losses import negative_elbo
-from .model import MODELS, LatentVariableModel
+from .model import LatentVariableModel
+from .steps import kl_weight, make_optimizer, train_epoch
 
-# The book's random seed. Of seeds 0-3 it gives the run closest to the original tutorial's table
-# (the training chapter prints all four).
+# The book's random seed, fixed for reproducibility (chapter 5 reports the spread over seeds).
 DEFAULT_SEED = 2
 # When this environment variable is set (the book's build sets it), ``fit`` also writes plain
 # progress lines to the process's own standard error, which a build log shows while a notebook's
@@ -58,202 +55,37 @@ class History:
         return asdict(self)
 
 
-def make_optimizer(model: LatentVariableModel, lr: float = 1e-3) -> torch.optim.Adam:
-    """Adam with the original tutorial's (default) learning rate; fused where torch has it.
+@dataclass
+class _Run:
+    """What ``fit`` prepared before its first epoch: all an epoch step needs."""
 
-    The fused kernel keeps Adam's step count on the device, so a CUDA graph can record it.
-    """
-    try:
-        return torch.optim.Adam(model.parameters(), lr=lr, fused=True)
-    except (RuntimeError, TypeError):
-        return torch.optim.Adam(model.parameters(), lr=lr)
+    model: LatentVariableModel
+    optimizer: torch.optim.Optimizer
+    train: ImageSet
+    test: ImageSet | None
+    epochs: int
+    batch_size: int
+    beta: float | Callable[[int], float]
+    warmup_epochs: float
+    pixels: str
+    loss: Callable[..., torch.Tensor] | None
+    checkpoint: os.PathLike | None
+    generator: torch.Generator | None
+    options: dict
+    history: History
+    graphed: Callable | None = None
+    bar: tqdm | None = None
+    log: _ProgressLog | None = None
 
-
-def _step_weights(beta: float | Callable[[int], float], n_steps: int) -> list[float]:
-    """The KL weight of each step of an epoch: ``beta``, or ``beta(step)`` when it is callable."""
-    return [float(beta(step)) if callable(beta) else float(beta) for step in range(n_steps)]
-
-
-def _run_steps(
-    model: LatentVariableModel,
-    optimizer: torch.optim.Optimizer,
-    data: MNIST,
-    batches: Iterable[torch.Tensor],
-    weights: Sequence[float] | torch.Tensor,
-    step_losses: torch.Tensor,
-    on_batch: Callable[[], object] | None = None,
-    pixels: str = "gray",
-    loss: Callable[..., torch.Tensor] | None = None,
-) -> None:
-    """One Adam step per batch of indices, the loss of step i written to ``step_losses[i]``.
-
-    ``pixels``: each batch's images are drawn afresh by ``draw_pixels`` (e.g. dynamic
-    binarization). ``loss(model, x, label, beta)``, when given, replaces the negative ELBO
-    (``objectives.py``). The same code runs eagerly (``train_epoch``) and inside a CUDA graph
-    (``CudaGraphEpoch``), so it must not read anything back to the host.
-    """
-    for step, indices in enumerate(batches):
-        x = draw_pixels(data.images[indices], pixels)
-        label = model.given(data.labels[indices])
-        if loss is None:
-            logits, mu, log_var = model(x, *label)
-            value = negative_elbo(x, logits, mu, log_var, beta=weights[step],
-                                  likelihood=model.likelihood)
-        else:
-            value = loss(model, x, label, weights[step])
-        optimizer.zero_grad(set_to_none=True)
-        value.backward()
-        optimizer.step()
-        step_losses[step] = value.detach()
-        if on_batch is not None:
-            on_batch()
-
-
-def train_epoch(
-    model: LatentVariableModel,
-    optimizer: torch.optim.Optimizer,
-    data: MNIST,
-    batch_size: int = 128,
-    generator: torch.Generator | None = None,
-    beta: float | Callable[[int], float] = 1.0,
-    on_batch: Callable[[], object] | None = None,
-    pixels: str = "gray",
-    loss: Callable[..., torch.Tensor] | None = None,
-) -> torch.Tensor:
-    """One pass over shuffled ``data``; returns the summed loss of each step (on the device).
-
-    ``beta`` weighs the KL term; a callable gets the step number within the epoch (for KL
-    annealing). ``pixels``: how each batch's pixels are drawn (``draw_pixels``); ``loss``: see
-    ``_run_steps``. Nothing here waits for the device: losses stay on it until the caller
-    reads them.
-    """
-    model.train()
-    n_steps = -(-len(data) // batch_size)
-    step_losses = torch.empty(n_steps, device=data.device)
-    batches = batch_indices(len(data), batch_size, generator=generator, device=data.device)
-    _run_steps(model, optimizer, data, batches, _step_weights(beta, n_steps), step_losses,
-               on_batch, pixels, loss)
-    return step_losses
-
-
-class CudaGraphEpoch:
-    """A whole training epoch recorded once as a CUDA graph, then replayed: one launch per epoch.
-
-    A step of the tutorial's small model takes the GPU a few microseconds per kernel but costs
-    Python and the driver far more to launch; replaying a recorded graph removes that host cost. The
-    recorded steps are ``train_epoch``'s, reading the shuffle order and the KL weights from fixed
-    buffers that are refilled before each replay, so every epoch is a fresh shuffle, as eagerly.
-
-    Recording needs a CUDA device and an Adam optimizer that keeps its state on the device: fused
-    (as ``make_optimizer`` builds it) or ``capturable``. Before recording, real steps initialize
-    Adam's state and the CUDA libraries; the parameters, the optimizer state and the random state
-    are then put back as they were. The graph keeps the addresses of the parameters, gradients
-    and optimizer state: update them in place only (``load_state_dict`` of the model does; that
-    of the optimizer does not, so record a new graph after it).
-    """
-
-    def __init__(self, model: LatentVariableModel, optimizer: torch.optim.Optimizer,
-                 data: MNIST, batch_size: int = 128, pixels: str = "gray") -> None:
-        if data.device.type != "cuda":
-            raise ValueError(f"CUDA graphs need the data on a CUDA device, not {data.device}.")
-        if not isinstance(optimizer, torch.optim.Adam) or not all(
-            group["fused"] or group["capturable"] for group in optimizer.param_groups
-        ):
-            raise ValueError("CUDA graphs need an Adam optimizer with fused=True or "
-                             "capturable=True (make_optimizer builds one).")
-        for group in optimizer.param_groups:
-            group["capturable"] = True  # what a fused Adam already is: its step is on the device
-        device = data.device
-        self.n_steps = -(-len(data) // batch_size)
-        self.order = torch.arange(len(data), device=device)
-        self.weights = torch.ones(self.n_steps, device=device)
-        self.step_losses = torch.zeros(self.n_steps, device=device)
-        model.train()
-        # Warm up with both batch shapes (full and last), on the stream that records, so that
-        # the CUDA libraries' per-stream handles and workspaces exist before recording starts.
-        stream = torch.cuda.Stream(device)
-        shapes = [self.order[:batch_size], self.order[:len(data) % batch_size]]
-        with warnings.catch_warnings():
-            # Torch warns when a capturable optimizer steps outside a graph, as this one must.
-            warnings.filterwarnings("ignore", message=".*capturable=True.*without")
-            warm_up_and_restore(model, optimizer, lambda: _run_steps(
-                model, optimizer, data, [batch for batch in shapes if len(batch)], self.weights,
-                self.step_losses, pixels=pixels), stream)
-        self.graph = torch.cuda.CUDAGraph()
-        optimizer.zero_grad(set_to_none=True)
-        with torch.cuda.graph(self.graph, stream=stream):
-            _run_steps(model, optimizer, data, self.order.split(batch_size), self.weights,
-                       self.step_losses, pixels=pixels)
-
-    def __call__(self, generator: torch.Generator | None = None,
-                 beta: float | Callable[[int], float] = 1.0) -> torch.Tensor:
-        """Train one epoch (same arguments and result as ``train_epoch``)."""
-        device = self.order.device
-        self.order.copy_(torch.randperm(len(self.order), device=device, generator=generator))
-        self.weights.copy_(torch.tensor(_step_weights(beta, self.n_steps)), non_blocking=True)
-        self.graph.replay()
-        return self.step_losses.clone()
-
-
-def warm_up_and_restore(model: nn.Module, optimizer: torch.optim.Optimizer,
-                        steps: Callable[[], None],
-                        stream: torch.cuda.Stream | None = None) -> None:
-    """Run ``steps`` for real (on ``stream`` if given), then put back, in place, the model's
-    parameters and buffers, the optimizer's state (zeros where it had none: Adam's starting
-    state) and the random state.
-
-    Lazy initialization (Adam's state, the CUDA libraries' workspaces) happens during such a run;
-    a CUDA graph must not record it, and wants it done on a side stream.
-    """
-    weights = {name: tensor.clone() for name, tensor in model.state_dict().items()}
-    state = {param: {key: value.clone() for key, value in entry.items()}
-             for param, entry in optimizer.state.items()}
-    cpu_rng = torch.get_rng_state()
-    cuda_rng = torch.cuda.get_rng_state(stream.device) if stream is not None else None
-    if stream is None:
-        steps()
-    else:
-        stream.wait_stream(torch.cuda.current_stream(stream.device))
-        with torch.cuda.stream(stream):
-            steps()
-        torch.cuda.current_stream(stream.device).wait_stream(stream)
-    with torch.no_grad():
-        for name, tensor in model.state_dict().items():
-            tensor.copy_(weights[name])
-        for param, entry in optimizer.state.items():
-            for key, value in entry.items():
-                if param in state:
-                    value.copy_(state[param][key])
-                else:
-                    value.zero_()
-    optimizer.zero_grad(set_to_none=True)
-    torch.set_rng_state(cpu_rng)
-    if cuda_rng is not None:
-        torch.cuda.set_rng_state(cuda_rng, stream.device)
-
-
-def _check_fit_arguments(epochs, batch_size, lr, beta, warmup_epochs, pixels) -> None:
-    """Refuse, before any training, arguments that would fail or train on garbage later."""
-    for name, value, low in (("epochs", epochs, 0), ("batch_size", batch_size, 1)):
-        if not isinstance(value, int) or isinstance(value, bool) or value < low:
-            kind = "a positive integer" if low else "an integer, zero or more"
-            raise ValueError(f"{name} must be {kind}, not {value!r}.")
-    numbers = [("lr", lr, True), ("warmup_epochs", warmup_epochs, False)]
-    if not callable(beta):
-        numbers.append(("beta", beta, False))
-    for name, value, positive in numbers:
-        if (not isinstance(value, (int, float)) or isinstance(value, bool)
-                or not math.isfinite(value) or value < 0 or (positive and value == 0)):
-            kind = "a positive number" if positive else "a finite number, zero or more"
-            raise ValueError(f"{name} must be {kind}, not {value!r}.")
-    if pixels not in PIXELS:
-        raise ValueError(f"pixels must be one of {PIXELS}, not {pixels!r}.")
+    @property
+    def n_steps(self) -> int:
+        return -(-len(self.train) // self.batch_size)
 
 
 def fit(
     model: LatentVariableModel,
-    train: MNIST,
-    test: MNIST | None = None,
+    train: ImageSet,
+    test: ImageSet | None = None,
     epochs: int = 5,
     batch_size: int = 128,
     lr: float = 1e-3,
@@ -271,157 +103,178 @@ def fit(
     resume: bool = False,
     settings: dict | None = None,
 ) -> History:
-    """Train ``model`` on ``train`` (moved to the data's device) and return its ``History``.
+    """Train ``model`` on ``train`` (moved to the data's device) and return its ``History``
+    (chapter 5).
 
     The loss is the original tutorial's: Bernoulli reconstruction summed over pixels plus the
     closed-form KL, summed over each batch of ``batch_size``; ``History.train_loss`` is its
     average per example. ``beta`` weighs the KL term (beta-VAE); ``warmup_epochs`` > 0 raises that
     weight linearly from 0 to ``beta`` over so many epochs (KL annealing); a callable ``beta``
-    gets the step number from the start of training (e.g. a cyclical schedule). ``loss``, when
-    given, replaces the negative ELBO: ``loss(model, x, label, beta)`` returns the batch's summed
-    loss (``objectives.py``: importance-weighted bounds, learned priors, free bits); it does not
-    combine with ``cuda_graph``. The test figure is always the plain -ELBO.
+    gets the step number from the start of training (e.g. a cyclical schedule; it does not
+    combine with ``warmup_epochs``). ``loss``, when given, replaces the negative ELBO:
+    ``loss(model, x, label, beta)`` returns the batch's summed loss (``objectives.py``); it does
+    not combine with ``cuda_graph``. The test figure is always the plain -ELBO.
     ``pixels="binarized"`` or ``"dequantized"`` trains on images drawn afresh from the gray
     levels for every batch (``draw_pixels``); pass a test split drawn once the same way
     (``test.drawn(pixels)``) for a matching test figure.
 
     ``seed`` fixes the batch order and the Gaussian draws, not the initial weights, which the
-    model got when it was built: ``train_model`` seeds, builds and trains in one call, as the
-    command line does. ``cuda_graph=True`` records the epoch as a CUDA graph and replays it
-    (``CudaGraphEpoch``); where that is impossible it warns and trains eagerly. After each epoch
-    ``on_epoch(history)`` is called (the command line prints its line there), then
-    ``stop_when(history)``, which ends training early when it returns True.
+    model got when it was built (``train_model`` seeds, builds and trains in one call).
+    ``optimizer`` defaults to ``make_optimizer(model, lr)``. ``cuda_graph=True`` records the
+    epoch as a CUDA graph and replays it (``cuda_graphs.CudaGraphEpoch``); where that is
+    impossible it warns and trains eagerly. After each epoch ``on_epoch(history)`` is called,
+    then ``stop_when(history)``, which ends training early when it returns True.
 
     ``checkpoint``: a file that receives, atomically, the model, history and training state
     (optimizer, random state) after every completed epoch; it is checked before the first
-    epoch, so a bad path fails at once, not after training. ``resume=True`` continues from that
-    file: the model's weights, the optimizer and the random state are put back, and training
-    goes on from the epoch after the saved one to ``epochs``, with the same results as a run
-    that was never stopped. ``settings`` is stored as ``History.settings``.
-    When the loss becomes NaN or infinite, training stops with ``TrainingDiverged`` naming the
-    step, and the model and optimizer are put back as they were after the last good epoch.
+    epoch. ``resume=True`` continues from that file, with the same results as a run that was
+    never stopped. ``settings`` is stored as ``History.settings``. When the loss becomes NaN or
+    infinite, training stops with ``TrainingDiverged`` naming the step, and the model and
+    optimizer are put back as they were after the last good epoch.
     """
-    _check_fit_arguments(epochs, batch_size, lr, beta, warmup_epochs, pixels)
-    if loss is not None and cuda_graph:
-        raise ValueError("cuda_graph=True records the plain ELBO; it cannot take a loss.")
-    check_images(train.images, model.nx, "train.images")
-    if test is not None:
-        check_images(test.images, model.nx, "test.images")
+    run = _prepare(model, train, test, epochs, batch_size, lr, seed, optimizer, beta,
+                   warmup_epochs, pixels, loss, checkpoint, resume, settings)
+    done = len(run.history.train_loss)
+    if cuda_graph and epochs > done:
+        run.graphed = record_epoch(model, run.optimizer, train, batch_size, pixels)
+    run.bar = tqdm(total=max(epochs - done, 0) * run.n_steps, desc="training", unit="batch",
+                   disable=not progress or sys.stderr is None, mininterval=PROGRESS_SECONDS)
+    run.log = _ProgressLog(epochs, run.n_steps, done)
+    try:
+        for epoch in range(done + 1, epochs + 1):
+            _fit_epoch(run, epoch)
+            if on_epoch is not None:
+                on_epoch(run.history)
+            if stop_when is not None and stop_when(run.history):
+                break
+    finally:
+        run.bar.close()
+    return run.history
+
+
+def _prepare(model, train, test, epochs, batch_size, lr, seed, optimizer, beta, warmup_epochs,
+             pixels, loss, checkpoint, resume, settings) -> _Run:
+    """Check every argument, then set up the optimizer, the random state and (when resuming)
+    the state saved in ``checkpoint``: nothing is trained on a mistake."""
+    if not isinstance(model, LatentVariableModel):
+        raise TypeError(f"model must be one of the book's models, not {type(model).__name__}.")
+    for name, split in (("train", train), ("test", test)):
+        if not isinstance(split, ImageSet) and not (name == "test" and split is None):
+            raise TypeError(f"{name} must be a data set such as load_mnist's, not "
+                            f"{type(split).__name__}.")
+        if split is not None:
+            check_images(split.images, model.nx, f"{name}.images")
+    check_integers(0, epochs=epochs)
+    check_integers(batch_size=batch_size)
+    check_numbers(lr=lr)
+    check_numbers(strict=False, warmup_epochs=warmup_epochs)
+    if callable(beta) and warmup_epochs > 0:
+        raise ValueError("beta is a schedule already: it does not combine with warmup_epochs.")
+    if not callable(beta):
+        check_numbers(strict=False, beta=beta)
+    if pixels not in PIXELS:
+        raise ValueError(f"pixels must be one of {PIXELS}, not {pixels!r}.")
+    if optimizer is not None and not {id(p) for group in optimizer.param_groups
+                                      for p in group["params"]} & {id(p) for p in
+                                                                   model.parameters()}:
+        raise ValueError("optimizer holds none of the model's parameters: build it from "
+                         "model.parameters().")
     if resume and checkpoint is None:
         raise ValueError("resume=True needs the checkpoint to resume from (checkpoint=...).")
     if checkpoint is not None:
         checkpoint = check_target(checkpoint)
     device = train.device
     model.to(device)
-    optimizer = optimizer or make_optimizer(model, lr)
     generator = None
     if seed is not None:
         torch.manual_seed(seed)
         generator = torch.Generator(device=device).manual_seed(seed)
-    history = History(settings=dict(settings or {}))
     # What a resumed run must share with the saved one (a schedule or a loss, being code, is
     # recorded only as present).
     options = {"batch_size": batch_size, "lr": lr, "seed": seed,
                "beta": "schedule" if callable(beta) else beta, "warmup_epochs": warmup_epochs,
                "pixels": pixels, "loss": None if loss is None else "custom",
                "examples": len(train)}
+    run = _Run(model, optimizer or make_optimizer(model, lr), train, test, epochs, batch_size,
+               beta, warmup_epochs, pixels, loss, checkpoint, generator, options,
+               History(settings=dict(settings or {})))
     if resume:
-        history = _resume(checkpoint, model, optimizer, generator, device, options,
-                          history.settings)
-    n_steps = -(-len(train) // batch_size)
-    batch_sizes = torch.full((n_steps,), float(batch_size), device=device)
-    batch_sizes[-1] = len(train) - (n_steps - 1) * batch_size
-    done = len(history.train_loss)
-    bar = tqdm(total=max(epochs - done, 0) * n_steps, desc="training", unit="batch",
-               disable=not progress, mininterval=PROGRESS_SECONDS)
-    log = _ProgressLog(epochs, n_steps, done)
-
-    def on_batch() -> None:
-        bar.update()
-        log.batch()
-
-    graphed = (_record_epoch(model, optimizer, train, batch_size, pixels)
-               if cuda_graph and epochs > done else None)
-    try:
-        for epoch in range(done + 1, epochs + 1):
-            saved = copy.deepcopy((model.state_dict(), optimizer.state_dict()))
-            start = time.perf_counter()
-            first = (epoch - 1) * n_steps
-            weight = beta if warmup_epochs <= 0 else (
-                lambda step, first=first: kl_weight(first + step, n_steps, beta, warmup_epochs))
-            if callable(beta):
-                weight = lambda step, first=first: beta(first + step)  # noqa: E731
-            if graphed is None:
-                step_losses = train_epoch(model, optimizer, train, batch_size, generator, weight,
-                                          on_batch, pixels, loss)
-            else:
-                step_losses = graphed(generator, weight)
-                bar.update(n_steps)
-            _stop_if_diverged(step_losses, epoch, n_steps, model, optimizer, saved)
-            history.train_loss.append(float(step_losses.sum()) / len(train))
-            history.step_loss.extend((step_losses / batch_sizes).tolist())
-            history.seconds.append(time.perf_counter() - start)
-            if test is not None:
-                # Its Gaussian draws come from a forked random state, so that the training
-                # numbers do not depend on whether a test split was given.
-                devices = [device] if device.type == "cuda" else []
-                with torch.random.fork_rng(devices=devices):
-                    history.test_loss.append(mean_negative_elbo(model, test))
-            if checkpoint is not None:
-                save_checkpoint(checkpoint, model, history.as_dict(),
-                                _training_state(epoch, optimizer, generator, device, options))
-            bar.set_postfix(epoch=epoch, loss=f"{history.train_loss[-1]:.2f}")
-            log.epoch_done(history)
-            if on_epoch is not None:
-                on_epoch(history)
-            if stop_when is not None and stop_when(history):
-                break
-    finally:
-        bar.close()
-    return history
+        _restore(run)
+    return run
 
 
-def _training_state(epoch: int, optimizer: torch.optim.Optimizer,
-                    generator: torch.Generator | None, device: torch.device,
-                    options: dict) -> dict:
+def _fit_epoch(run: _Run, epoch: int) -> None:
+    """Train epoch ``epoch`` (from 1), check it, record it, evaluate and save."""
+    model, optimizer, history, n_steps = run.model, run.optimizer, run.history, run.n_steps
+    run.bar.set_description(f"epoch {epoch}/{run.epochs}")
+    saved = copy.deepcopy((model.state_dict(), optimizer.state_dict()))
+    start = time.perf_counter()
+    first, beta = (epoch - 1) * n_steps, run.beta
+    weight = (beta if not callable(beta) and run.warmup_epochs <= 0 else
+              (lambda step: beta(first + step)) if callable(beta) else
+              (lambda step: kl_weight(first + step, n_steps, beta, run.warmup_epochs)))
+    if run.graphed is None:
+        step_losses = train_epoch(model, optimizer, run.train, run.batch_size, run.generator,
+                                  weight, lambda: (run.bar.update(), run.log.batch()),
+                                  run.pixels, run.loss)
+    else:
+        step_losses = run.graphed(run.generator, weight)
+        run.bar.update(n_steps)
+    finite = torch.isfinite(step_losses)
+    if not bool(finite.all()):
+        bad = int((~finite).nonzero()[0])
+        model.load_state_dict(saved[0])
+        optimizer.load_state_dict(saved[1])
+        raise TrainingDiverged(
+            f"The loss became {float(step_losses[bad])} at step {first + bad + 1} (epoch "
+            f"{epoch}, batch {bad + 1}); the model and optimizer were restored to their state "
+            f"after epoch {epoch - 1}. Check the inputs or lower the learning rate.")
+    sizes = torch.full((n_steps,), float(run.batch_size), device=step_losses.device)
+    sizes[-1] = len(run.train) - (n_steps - 1) * run.batch_size
+    history.train_loss.append(float(step_losses.sum()) / len(run.train))
+    history.step_loss.extend((step_losses / sizes).tolist())
+    history.seconds.append(time.perf_counter() - start)
+    if run.test is not None:
+        # Its Gaussian draws come from a forked random state, so that the training numbers do
+        # not depend on whether a test split was given.
+        device = run.train.device
+        with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+            history.test_loss.append(mean_negative_elbo(model, run.test))
+    if run.checkpoint is not None:
+        save_checkpoint(run.checkpoint, model, history.as_dict(), _training_state(run, epoch))
+    run.bar.set_postfix(loss=f"{history.train_loss[-1]:.2f}")
+    run.log.epoch_done(history)
+
+
+def _training_state(run: _Run, epoch: int) -> dict:
     """What ``fit`` needs besides the weights to go on exactly where it stopped."""
-    return {
-        "epoch": epoch,
-        "options": options,
-        "optimizer": optimizer.state_dict(),
-        "rng": torch.get_rng_state(),
-        "cuda_rng": torch.cuda.get_rng_state(device) if device.type == "cuda" else None,
-        "generator": generator.get_state() if generator is not None else None,
-    }
+    device = run.train.device
+    return {"epoch": epoch, "options": run.options, "optimizer": run.optimizer.state_dict(),
+            "rng": torch.get_rng_state(),
+            "cuda_rng": torch.cuda.get_rng_state(device) if device.type == "cuda" else None,
+            "generator": run.generator.get_state() if run.generator is not None else None}
 
 
-def _resume(path, model, optimizer, generator, device: torch.device, options: dict,
-            settings: dict) -> History:
-    """Put back the model, optimizer and random state saved by ``fit`` in ``path``; return the
-    history so far. Refuses a checkpoint from another model or other training options."""
-    payload, state = training_state(path)
-    saved = state.get("options", {})
-    different = [f"{name}={saved.get(name)!r} (not {value!r})"
-                 for name, value in options.items() if saved.get(name) != value]
-    if different:
-        raise CheckpointError(f"{path} was trained with other options: {', '.join(different)}; "
-                              "resume with the same ones.")
-    load_checkpoint(path, model)
+def _restore(run: _Run) -> None:
+    """Put back the model, optimizer, random state and history saved by ``fit`` in the run's
+    checkpoint; refuse one from another model or other training options."""
+    payload, state = saved_training_state(run.checkpoint)
+    check_same_options(run.checkpoint, state["options"], run.options)
+    load_checkpoint(run.checkpoint, run.model)
     try:
-        optimizer.load_state_dict(state["optimizer"])
-        torch.set_rng_state(state["rng"])
-        if state.get("cuda_rng") is not None and device.type == "cuda":
-            torch.cuda.set_rng_state(state["cuda_rng"], device)
-        if generator is not None and state.get("generator") is not None:
-            generator.set_state(state["generator"])
+        run.optimizer.load_state_dict(state["optimizer"])
     except (KeyError, TypeError, ValueError, RuntimeError) as error:
-        raise CheckpointError(f"{path} has a damaged training state: {error}") from None
-    history = History.from_dict(payload["history"])
-    if len(history.train_loss) != state["epoch"]:
-        raise CheckpointError(f"{path} says {state['epoch']} epochs were trained but its "
-                              f"history has {len(history.train_loss)}.")
-    history.settings = settings or history.settings
-    return history
+        raise CheckpointError(f"{run.checkpoint} has an optimizer state this optimizer cannot "
+                              f"take: {error}") from None
+    torch.set_rng_state(state["rng"])
+    device = run.train.device
+    if state.get("cuda_rng") is not None and device.type == "cuda":
+        torch.cuda.set_rng_state(state["cuda_rng"], device)
+    if run.generator is not None and state.get("generator") is not None:
+        run.generator.set_state(state["generator"])
+    settings = run.history.settings
+    run.history = History.from_dict(payload["history"])
+    run.history.settings = settings or run.history.settings
 
 
 class _ProgressLog:
@@ -452,130 +305,3 @@ class _ProgressLog:
         self.step = epoch * self.n_steps
         self._write(f"epoch {epoch}/{self.epochs}: average loss {history.train_loss[-1]:.2f} "
                     f"({history.seconds[-1]:.1f} s)")
-
-
-def adam_epochs(model: nn.Module, images: torch.Tensor,
-                batch_loss: Callable[[torch.Tensor], torch.Tensor], epochs: int,
-                batch_size: int, lr: float, generator: torch.Generator,
-                per_image: bool = False, min_batch: int = 1) -> list[float]:
-    """The plain loop for models ``fit`` does not train (a VQ-VAE, a beta-TC objective):
-    ``epochs`` passes of Adam over shuffled batches of ``images`` (order from ``generator``),
-    minimizing ``batch_loss(x)``, the batch's summed loss or, with ``per_image``, its mean.
-    Batches smaller than ``min_batch`` are skipped. Returns each epoch's loss per image."""
-    optimizer = torch.optim.Adam(model.parameters(), lr=lr)
-    losses = []
-    for _ in range(epochs):
-        total = 0.0
-        for indices in torch.randperm(len(images), generator=generator,
-                                      device=images.device).split(batch_size):
-            if len(indices) < min_batch:
-                continue
-            loss = batch_loss(images[indices])
-            optimizer.zero_grad()
-            loss.backward()
-            optimizer.step()
-            total += float(loss.detach()) * (len(indices) if per_image else 1)
-        losses.append(total / len(images))
-    return losses
-
-
-def train_model(
-    train: MNIST,
-    test: MNIST | None = None,
-    epochs: int = 5,
-    seed: int = DEFAULT_SEED,
-    kind: str = "VAE",
-    **options,
-) -> tuple[LatentVariableModel, History]:
-    """Build a ``kind`` model with its initial weights drawn from ``seed``, train it with
-    ``fit`` (same ``seed``) and return ``(model, history)``: one call, the command line's numbers.
-
-    ``options`` holds the model's sizes and likelihood (``nh``, ``nz``, ``likelihood``...) and any
-    other ``fit`` argument (``pixels``, ``beta``, ``lr``, ``progress``, ``on_epoch``...).
-    ``history.settings`` records them, for ``load_or_train``.
-    """
-    if kind not in MODELS:
-        raise ValueError(f"kind must be one of {sorted(MODELS)}, not {kind!r}.")
-    model_options = inspect.signature(MODELS[kind]).parameters
-    sizes = {name: value for name, value in options.items() if name in model_options}
-    fit_options = {name: value for name, value in options.items() if name not in model_options}
-    torch.manual_seed(seed)
-    model = MODELS[kind](**sizes)
-    history = fit(model, train, test, epochs=epochs, seed=seed,
-                  settings=_settings(kind, epochs, seed, options), **fit_options)
-    return model, history
-
-
-def _settings(kind: str, epochs: int, seed: int, options: dict) -> dict:
-    """What identifies a ``train_model`` run: its plain-valued arguments (not those that only
-    say how it runs: ``progress``, ``checkpoint``, ``resume``)."""
-    plain = (int, float, str, bool, type(None))
-    return {"kind": kind, "epochs": epochs, "seed": seed,
-            **{name: value for name, value in sorted(options.items())
-               if name not in ("progress", "checkpoint", "resume") and isinstance(value, plain)}}
-
-
-def _record_epoch(model: LatentVariableModel, optimizer: torch.optim.Optimizer, data: MNIST,
-                  batch_size: int, pixels: str) -> CudaGraphEpoch | None:
-    """A ``CudaGraphEpoch``, or None (with a warning saying why) where one cannot be recorded."""
-    if data.device.type != "cuda":
-        warnings.warn(f"cuda_graph=True needs the data on a CUDA device, not {data.device}; "
-                      "training without a CUDA graph.", stacklevel=3)
-        return None
-    try:
-        return CudaGraphEpoch(model, optimizer, data, batch_size, pixels)
-    except (RuntimeError, ValueError) as error:
-        warnings.warn(f"Could not record the epoch as a CUDA graph ({error}); training without "
-                      "one.", stacklevel=3)
-        return None
-
-
-def kl_weight(step: int, steps_per_epoch: int, beta: float = 1.0,
-              warmup_epochs: float = 0.0) -> float:
-    """The KL weight at training step ``step`` (from 0): ``beta``, reached by a linear ramp
-    from 0 over the first ``warmup_epochs`` epochs when that is positive (KL annealing)."""
-    if warmup_epochs <= 0:
-        return beta
-    return beta * min(1.0, step / (warmup_epochs * steps_per_epoch))
-
-
-def _stop_if_diverged(step_losses, epoch, n_steps, model, optimizer, saved) -> None:
-    finite = torch.isfinite(step_losses)
-    if bool(finite.all()):
-        return
-    first = int((~finite).nonzero()[0])
-    value = float(step_losses[first])
-    model.load_state_dict(saved[0])
-    optimizer.load_state_dict(saved[1])
-    raise TrainingDiverged(
-        f"The loss became {value} at step {(epoch - 1) * n_steps + first + 1} "
-        f"(epoch {epoch}, batch {first + 1}); the model and optimizer were restored to their "
-        f"state after epoch {epoch - 1}. Check the inputs or lower the learning rate."
-    )
-
-
-def load_or_train(
-    path: str | os.PathLike,
-    train: MNIST,
-    test: MNIST | None = None,
-    epochs: int = 5,
-    seed: int = DEFAULT_SEED,
-    kind: str = "VAE",
-    **options,
-) -> tuple[LatentVariableModel, History]:
-    """Load the checkpoint at ``path`` when it holds a model that ``train_model`` trained with
-    exactly these arguments (``kind``, ``epochs``, ``seed``, sizes, likelihood, ``pixels``,
-    ``beta``...), else train one with ``train_model`` and save it there, so later notebooks load
-    it instead of training again. Arguments that are not plain values are not compared. The
-    path is checked before training, so a model is never trained only to be lost.
-    """
-    check_target(path)
-    try:
-        model, saved = load_checkpoint(path, device=train.device)
-        if saved.get("settings") == _settings(kind, epochs, seed, options):
-            return model, History.from_dict(saved)
-    except CheckpointError:
-        pass
-    model, history = train_model(train, test, epochs, seed, kind, **options)
-    save_checkpoint(path, model, history.as_dict())
-    return model, history

@@ -22,7 +22,7 @@ from PIL import Image, ImageDraw
 
 from .checkpoints import save_checkpoint
 from .data import IMAGE_SIDE, MNIST, check_images
-from .errors import check_count, check_positive
+from .errors import check_integers, check_numbers
 from .export import export_onnx
 from .model import LatentVariableModel
 from .plots import figure_png, scatter_codes
@@ -43,8 +43,8 @@ class LatentExplorer:
                  n_points: int = 3000) -> None:
         if model.nz != 2:
             raise ValueError(f"Latent sliders need a 2-D latent space (nz=2), not nz={model.nz}.")
-        check_positive("limit", limit)
-        check_count("n_points", n_points)
+        check_numbers(limit=limit)
+        check_integers(n_points=n_points)
         if data is not None:
             check_images(data.images, model.nx, "data.images")
         self.model, self.data, self.limit = model, data, float(limit)
