@@ -26,7 +26,7 @@ def committed_rate_log_var(delta: float) -> float:
     """The largest log-variance s with KL(N(m, e^s) || N(0, 1)) >= ``delta`` for every mean m.
 
     The KL at m = 0 is (e^s - 1 - s) / 2, which falls to 0 as s rises to 0; this solves
-    (e^s - 1 - s) / 2 = delta for s < 0 by bisection.
+    (e^s - 1 - s) / 2 = delta for s < 0 by bisection (chapter 11).
     """
     check_numbers(delta=delta)
     low, high = -2.0 * delta - 2.0, 0.0  # (e^s - 1 - s) / 2 >= delta at s = -2 delta - 2

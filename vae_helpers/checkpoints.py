@@ -63,7 +63,7 @@ def check_target(path: str | os.PathLike) -> Path:
 
     ``path`` must name a regular file the user may write, or nothing yet (a symbolic link to a
     regular file is followed); its folder is created if needed and must be writable. Anything
-    else raises a ``CheckpointError`` that names the problem, and nothing is replaced.
+    else raises a ``CheckpointError`` that names the problem, and nothing is replaced (chapter 5).
     """
     if not isinstance(path, (str, os.PathLike)):
         raise TypeError(f"path must be a file name, not {type(path).__name__}.")
@@ -112,7 +112,7 @@ def save_checkpoint(path: str | os.PathLike, model: LatentVariableModel,
     state (what ``fit`` needs to resume) to ``path`` atomically; return the file written.
 
     An overwritten checkpoint keeps its mode; a failure raises a ``CheckpointError`` saying why
-    and leaves any previous checkpoint at ``path`` as it was.
+    and leaves any previous checkpoint at ``path`` as it was (chapter 5).
     """
     if not isinstance(model, LatentVariableModel):
         raise TypeError(f"model must be one of the book's models, not {type(model).__name__}.")
@@ -290,7 +290,7 @@ def read_checkpoint(path: str | os.PathLike) -> dict:
 
     The archive's sizes are checked before loading, the load runs no code
     (``weights_only=True``), and every part is checked against the model class, so anything
-    malformed raises a ``CheckpointError`` naming the problem.
+    malformed raises a ``CheckpointError`` naming the problem (chapter 5).
     """
     path = Path(path)
     try:
@@ -317,7 +317,8 @@ def read_checkpoint(path: str | os.PathLike) -> dict:
 
 def training_state(path: str | os.PathLike) -> tuple[dict, dict]:
     """The checked payload of ``path`` and its training state (what ``fit`` saved after an
-    epoch, to resume from); a ``CheckpointError`` when it holds a finished model instead."""
+    epoch, to resume from); a ``CheckpointError`` when it holds a finished model instead.
+    Chapter 5."""
     payload = read_checkpoint(path)
     if "training" not in payload:
         raise CheckpointError(f"{path} holds a finished model, not the state of a training run "
@@ -344,7 +345,7 @@ def load_checkpoint(
 ) -> tuple[LatentVariableModel, dict]:
     """Load ``(model, history)`` from ``path``; build the model when none is given, then move it
     to ``device`` (default: where it is). A given ``model`` must have the checkpoint's kind and
-    sizes, or a ``CheckpointError`` says which differ."""
+    sizes, or a ``CheckpointError`` says which differ (chapter 5)."""
     from .devices import resolve_device
 
     device = None if device is None else resolve_device(device)

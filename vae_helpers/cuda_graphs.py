@@ -28,7 +28,7 @@ class CudaGraphEpoch:
     Adam's state and the CUDA libraries; the parameters, the optimizer state and the random state
     are then put back as they were. The graph keeps the addresses of the parameters, gradients
     and optimizer state: update them in place only (``load_state_dict`` of the model does; that
-    of the optimizer does not, so record a new graph after it).
+    of the optimizer does not, so record a new graph after it) (chapter 5).
     """
 
     def __init__(self, model: LatentVariableModel, optimizer: torch.optim.Optimizer,

@@ -41,6 +41,7 @@ def draw_pixels(x: torch.Tensor, pixels: str = "gray",
     - ``"binarized"``: each pixel drawn as 1 with probability x, else 0: binary images;
     - ``"dequantized"``: level k = 255 x spread uniformly over its bin, (k + u) / 256 with
       u ~ U(0, 1): a continuous density of these is a bound on the probability of the 8-bit image.
+    Chapter 6.
     """
     if pixels == "gray":
         return x
@@ -55,7 +56,8 @@ def draw_pixels(x: torch.Tensor, pixels: str = "gray",
 @dataclass(frozen=True)
 class ImageSet:
     """What every data set here is: ``images`` (N, pixels) in [0, 1] and one row of ``labels``
-    per image, on one device. ``fit``, the evaluation helpers and the plots take any of them."""
+    per image, on one device. ``fit``, the evaluation helpers and the plots take any of them.
+    Chapter 4."""
 
     images: torch.Tensor
     labels: torch.Tensor
@@ -99,7 +101,8 @@ class MNIST(ImageSet):
 
 
 def data_root(root: str | os.PathLike | None = None) -> Path:
-    """The folder that holds ``MNIST/raw``: ``root``, else ``$VAE_DATA_DIR``, else ``./data``."""
+    """The folder that holds ``MNIST/raw``: ``root``, else ``$VAE_DATA_DIR``, else ``./data``.
+    Chapter 4."""
     if root is None:
         root = os.environ.get(DATA_DIR_VARIABLE) or "data"
     return Path(root).expanduser()
@@ -209,7 +212,7 @@ def load_mnist(
     ``root`` defaults to ``$VAE_DATA_DIR`` and then ``./data``; torchvision's layout
     (``root/MNIST/raw/...``, the files plain or ``.gz``) is used. ``subset`` keeps the first
     ``subset`` examples, for quick runs. Missing files are downloaded when ``download`` is true
-    and the internet is reachable; otherwise a ``DataError`` names the missing files.
+    and the internet is reachable; otherwise a ``DataError`` names the missing files (chapter 4).
     """
     from .devices import resolve_device
 
@@ -241,7 +244,7 @@ def load_mnist(
 
 def check_images(x: torch.Tensor, nx: int = NX, name: str = "x") -> None:
     """Raise a ``ValueError`` or ``TypeError`` naming the problem unless ``x`` is a (N, nx)
-    float32 batch (the models' precision) of finite pixels in [0, 1]."""
+    float32 batch (the models' precision) of finite pixels in [0, 1] (chapter 4)."""
     if not isinstance(x, torch.Tensor):
         raise TypeError(f"{name} must be a torch.Tensor, not {type(x).__name__}.")
     if not torch.is_floating_point(x):
@@ -270,6 +273,7 @@ def batch_indices(
 
     The permutation is drawn on ``device``; gathering each batch with its indices keeps the data
     in place (one small copy per batch, which stays in cache) and draws images and labels alike.
+    Chapter 5.
     """
     check_integers(batch_size=batch_size)
     yield from torch.randperm(n, device=device, generator=generator).split(batch_size)

@@ -8,12 +8,12 @@ import torch
 
 
 def best_device() -> torch.device:
-    """CUDA when a GPU is present, else the CPU."""
+    """CUDA when a GPU is present, else the CPU (chapter 5)."""
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
 def available_devices() -> list[str]:
-    """The devices this machine can train on: ``cpu``, then ``cuda:0``, ``cuda:1``..."""
+    """The devices this machine can train on: ``cpu``, then ``cuda:0``, ``cuda:1``.. (chapter 5)."""
     return ["cpu", *(f"cuda:{i}" for i in range(torch.cuda.device_count()))]
 
 
@@ -21,7 +21,7 @@ def resolve_device(device: str | torch.device | None = None) -> torch.device:
     """``device`` checked against this machine (default: ``best_device()``).
 
     Raises a ``ValueError`` that lists the available devices when ``device`` is not one of them
-    (``cuda`` without a GPU, ``cuda:9`` on a one-GPU machine, ``tpu``, ``meta``...).
+    (``cuda`` without a GPU, ``cuda:9`` on a one-GPU machine, ``tpu``, ``meta``...) (chapter 5).
     """
     if device is None:
         return best_device()
@@ -57,7 +57,7 @@ def memory_bytes(device: torch.device) -> int | None:
 
 
 def describe_device(device: torch.device | str | None = None) -> str:
-    """A one-line description of ``device`` (default: the best available one)."""
+    """A one-line description of ``device`` (default: the best available one) (chapter 5)."""
     device = torch.device(device) if device is not None else best_device()
     if device.type == "cuda":
         return f"cuda ({torch.cuda.get_device_name(device)})"

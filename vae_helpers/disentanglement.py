@@ -39,7 +39,7 @@ def _check_integer_columns(values: torch.Tensor, name: str) -> None:
 
 def discretize(codes: torch.Tensor, bins: int = 20) -> torch.Tensor:
     """Each column of ``codes`` (N, d) cut into ``bins`` equal-width bins between its minimum
-    and maximum: integer levels 0 .. bins - 1 (a constant column is all 0)."""
+    and maximum: integer levels 0 .. bins - 1 (a constant column is all 0) (chapter 13)."""
     if not isinstance(codes, torch.Tensor) or not torch.is_floating_point(codes):
         raise TypeError("codes must be a floating-point torch.Tensor.")
     if codes.ndim != 2 or codes.shape[0] < 2:
@@ -54,7 +54,8 @@ def discretize(codes: torch.Tensor, bins: int = 20) -> torch.Tensor:
 
 
 def entropy(levels: torch.Tensor) -> torch.Tensor:
-    """The entropy in nats of each column of the integer (N, k) ``levels``, from its counts."""
+    """The entropy in nats of each column of the integer (N, k) ``levels``, from its counts.
+    Chapter 2."""
     _check_integer_columns(levels, "levels")
     result = []
     for column in levels.cpu().T:
@@ -66,7 +67,8 @@ def entropy(levels: torch.Tensor) -> torch.Tensor:
 
 def mutual_information_matrix(codes: torch.Tensor, factors: torch.Tensor) -> torch.Tensor:
     """I(c_j; v_k) in nats for every column j of the integer ``codes`` (N, d) and every column k
-    of the integer ``factors`` (N, K): a (d, K) float64 matrix, from the joint histograms."""
+    of the integer ``factors`` (N, K): a (d, K) float64 matrix, from the joint histograms.
+    Chapter 13."""
     _check_integer_columns(codes, "codes")
     _check_integer_columns(factors, "factors")
     if codes.shape[0] != factors.shape[0]:
@@ -91,7 +93,7 @@ def mutual_information_matrix(codes: torch.Tensor, factors: torch.Tensor) -> tor
 def mutual_information_gap(codes: torch.Tensor, factors: torch.Tensor, bins: int = 20) -> float:
     """MIG: the mean over factors v_k of (I(c_top; v_k) - I(c_second; v_k)) / H(v_k), with the
     continuous ``codes`` (N, d >= 2), e.g. posterior means, binned by ``discretize``. It is 1 for
-    a code that holds each factor in one dimension of its own and 0 when none does."""
+    a code that holds each factor in one dimension of its own and 0 when none does (chapter 13)."""
     binned = discretize(codes, bins)
     if binned.shape[1] < 2:
         raise ValueError("codes needs at least two dimensions for a gap between the top two.")
@@ -128,6 +130,7 @@ def kl_decomposition(z: torch.Tensor, mu: torch.Tensor, log_var: torch.Tensor,
     ``mutual_information`` E[log q(z|x) - log q(z)], ``total_correlation``
     E[log q(z) - sum_j log q(z_j)] and ``dimensionwise_kl`` E[sum_j log q(z_j) - log p(z_j)],
     whose sum is exactly the Monte Carlo estimate E[log q(z|x) - log p(z)] of the average KL.
+    Chapter 13.
     """
     _check_posterior(z, mu, log_var, dataset_size)
     m = z.shape[0]
@@ -151,7 +154,7 @@ def kl_decomposition(z: torch.Tensor, mu: torch.Tensor, log_var: torch.Tensor,
 def estimate_kl_decomposition(model: LatentVariableModel, data, batch_size: int = 1000,
                               seed: int = 0) -> dict[str, float]:
     """``kl_decomposition`` averaged over the batches of ``data`` (an MNIST split or ``Shapes``),
-    with N = len(data): one z per image, drawn with ``seed``, in nats per image."""
+    with N = len(data): one z per image, drawn with ``seed``, in nats per image (chapter 13)."""
     check_integers(2, batch_size=batch_size)
     generator = torch.Generator(device=data.device).manual_seed(seed)
     totals = dict.fromkeys(TERMS, 0.0)
@@ -171,7 +174,7 @@ def beta_tc_loss(model: LatentVariableModel, x: torch.Tensor, dataset_size: int,
                  beta: float) -> torch.Tensor:
     """The beta-TCVAE objective summed over the batch ``x``: reconstruction plus the KL's three
     terms with only the total correlation weighted by ``beta`` (beta = 1 is the -ELBO, up to the
-    minibatch estimate of the KL)."""
+    minibatch estimate of the KL) (chapter 13)."""
     check_numbers(strict=False, beta=beta)
     mu, log_var = model.encode(x)
     z = model.reparameterize(mu, log_var)
@@ -185,7 +188,7 @@ def beta_tc_loss(model: LatentVariableModel, x: torch.Tensor, dataset_size: int,
 def fit_beta_tc(model: LatentVariableModel, data, epochs: int = 5, beta: float = 6.0,
                 batch_size: int = 256, lr: float = 1e-3, seed: int = 0) -> list[float]:
     """Train ``model`` on ``data`` with ``beta_tc_loss`` (Adam, shuffled batches from ``seed``)
-    and return the average loss per image of each epoch."""
+    and return the average loss per image of each epoch (chapter 13)."""
     check_integers(epochs=epochs)
     check_integers(2, batch_size=batch_size)  # the estimate compares pairs
     model.to(data.device).train()

@@ -11,6 +11,7 @@ def kl_discrete(p: torch.Tensor, q: torch.Tensor) -> torch.Tensor:
     """KL(p || q) = sum_i p_i log(p_i / q_i) over the last axis, with 0 log 0 = 0.
 
     Infinite where q_i = 0 < p_i. Both must be probability vectors (non-negative, summing to 1).
+    Chapter 2.
     """
     for name, dist in (("p", p), ("q", q)):
         if bool((dist < 0).any()) or not torch.allclose(
@@ -26,7 +27,7 @@ def kl_gaussians(
 ) -> torch.Tensor:
     """KL( N(mean_q, diag var_q) || N(mean_p, diag var_p) ), summed over the last axis.
 
-    = 1/2 sum_j ( var_q/var_p + (mean_q - mean_p)^2 / var_p - 1 + log(var_p / var_q) ).
+    = 1/2 sum_j ( var_q/var_p + (mean_q - mean_p)^2 / var_p - 1 + log(var_p / var_q) ) (chapter 2).
     """
     ratio = var_q / var_p
     return 0.5 * (ratio + (mean_q - mean_p).pow(2) / var_p - 1.0 - torch.log(ratio)).sum(-1)
@@ -38,7 +39,7 @@ def kl_full_gaussians(
     """KL( N(mean_q, cov_q) || N(mean_p, cov_p) ) for full covariance matrices.
 
     = 1/2 ( tr(cov_p^-1 cov_q) + (m_p - m_q)^T cov_p^-1 (m_p - m_q) - d
-            + log(det cov_p / det cov_q) ).
+            + log(det cov_p / det cov_q) ) (chapter 8).
     """
     d = mean_q.shape[-1]
     diff = (mean_p - mean_q).unsqueeze(-1)
@@ -51,7 +52,7 @@ def kl_full_gaussians(
 def monte_carlo_kl(log_q, log_p, samples: torch.Tensor) -> tuple[float, float]:
     """Estimate KL(q || p) = E_q[log q - log p] from ``samples`` of q: (estimate, standard error).
 
-    ``log_q`` and ``log_p`` map a batch of samples to their log densities.
+    ``log_q`` and ``log_p`` map a batch of samples to their log densities (chapter 3).
     """
     values = log_q(samples) - log_p(samples)
     n = values.shape[0]

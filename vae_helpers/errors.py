@@ -7,15 +7,15 @@ import numbers
 
 
 class DataError(RuntimeError):
-    """MNIST files are missing, cannot be downloaded, or are corrupt."""
+    """MNIST files are missing, cannot be downloaded, or are corrupt (chapter 4)."""
 
 
 class CheckpointError(RuntimeError):
-    """A checkpoint is missing, unreadable, or does not fit the model."""
+    """A checkpoint is missing, unreadable, or does not fit the model (chapter 5)."""
 
 
 class TrainingDiverged(FloatingPointError):
-    """The loss became NaN or infinite during training."""
+    """The loss became NaN or infinite during training (chapter 5)."""
 
 
 def check_integers(low: int = 1, high: int | None = None, **values: object) -> None:

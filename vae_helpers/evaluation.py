@@ -33,7 +33,7 @@ def rate_and_distortion(model: LatentVariableModel, data: MNIST,
                         batch_size: int = 2000) -> tuple[float, float]:
     """Average rate KL(q(z|x) || p(z)) and distortion -log p(x|z) (one z each), in nats.
 
-    Their sum is the negative ELBO; a beta-VAE minimizes distortion + beta * rate.
+    Their sum is the negative ELBO; a beta-VAE minimizes distortion + beta * rate (chapter 8).
     """
     was_training = model.training
     model.eval()
@@ -47,13 +47,14 @@ def rate_and_distortion(model: LatentVariableModel, data: MNIST,
 
 
 def mean_negative_elbo(model: LatentVariableModel, data: MNIST, batch_size: int = 2000) -> float:
-    """Average per-example negative ELBO (one z sample per example) over ``data``."""
+    """Average per-example negative ELBO (one z sample per example) over ``data`` (chapter 5)."""
     return sum(rate_and_distortion(model, data, batch_size))
 
 
 @torch.no_grad()
 def kl_per_dimension(model: LatentVariableModel, data: MNIST) -> torch.Tensor:
-    """Average KL(q(z_j|x) || N(0, 1)) of each latent dimension j: where the rate is spent."""
+    """Average KL(q(z_j|x) || N(0, 1)) of each latent dimension j: where the rate is spent.
+    Chapter 8."""
     total = torch.zeros(model.nz, device=data.images.device)
     for x, label in _chunks(model, data, 2000):
         mu, log_var = model.encode(x, *label)
@@ -66,7 +67,7 @@ def active_units(model: LatentVariableModel, data: MNIST, threshold: float = 0.0
     """Latent dimensions whose posterior mean varies across inputs: Var_x E_q[z_j] > threshold.
 
     The measure of Burda et al. (2016); an inactive dimension is ignored by the decoder
-    (posterior collapse).
+    (posterior collapse) (chapter 8).
     """
     check_numbers(threshold=threshold)
     means = torch.cat([model.encode(x, *label)[0] for x, label in _chunks(model, data, 2000)])
@@ -78,7 +79,7 @@ def log_weights(model: LatentVariableModel, x: torch.Tensor, label: tuple, mu: t
                 log_var: torch.Tensor, k: int, prior: nn.Module | None = None) -> torch.Tensor:
     """log w_i = log p(x | z_i) + log p(z_i) - log q(z_i) for k draws z_i ~ q = N(mu, e^log_var):
     shape (k, batch). Their mean is a k-sample ELBO estimate, ``iw_bound`` of them is L_k.
-    ``prior``: a module with ``log_prob`` (``priors.py``); None is N(0, I)."""
+    ``prior``: a module with ``log_prob`` (``priors.py``); None is N(0, I) (chapter 7)."""
     log_px, log_pz, log_q = log_weight_terms(model, x, label, mu, log_var, k, prior)
     return log_px + log_pz - log_q
 
@@ -94,7 +95,7 @@ def iw_log_likelihood(model: LatentVariableModel, data: MNIST, k: int,
     ``posterior=(mu, log_var)``, one row per image of ``data``, replaces the encoder's q(z|x)
     (e.g. by per-image optimized Gaussians). Images are processed in chunks of at most
     ``max_samples`` decoded samples, to bound memory. ``prior``: the model's p(z), a module with
-    ``log_prob`` (``priors.py``); None is N(0, I).
+    ``log_prob`` (``priors.py``); None is N(0, I) (chapter 6).
     """
     check_integers(k=k, max_samples=max_samples)
     if posterior is not None and any(p.shape != (len(data), model.nz) for p in posterior):
@@ -122,6 +123,7 @@ def grid_log_likelihood(model: LatentVariableModel, data: MNIST, steps: int | No
     By default the grid is sized from the encoder's q(z|x) on ``data``: it reaches 6 standard
     deviations beyond the farthest mean (at least to 5, where the prior ends), with a spacing of
     the smallest standard deviation (a Gaussian summed at that spacing is exact to ~1e-8).
+    Chapter 7.
     """
     if model.nz != 2 or model.conditional:
         raise ValueError("grid_log_likelihood needs an unconditional model with nz=2.")

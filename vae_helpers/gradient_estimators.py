@@ -17,7 +17,8 @@ def reparameterization_gradients(
     n: int,
     generator: torch.Generator | None = None,
 ) -> torch.Tensor:
-    """n single-sample estimates of the gradient, each d f(mu + sigma * eps) / d mu by autograd."""
+    """n single-sample estimates of the gradient, each d f(mu + sigma * eps) / d mu by autograd.
+    Chapter 3."""
     mu_t = torch.full((n,), float(mu), dtype=torch.float64, requires_grad=True)
     eps = torch.randn(n, generator=generator, dtype=torch.float64)
     f(mu_t + sigma * eps).sum().backward()
@@ -36,7 +37,7 @@ def score_function_gradients(
 
     The score d/d mu log N(z; mu, sigma^2) = (z - mu) / sigma^2 needs no gradient of f at all.
     Any constant ``baseline`` b keeps the estimate unbiased, since the score has mean zero; a
-    good one (a control variate) removes most of its variance.
+    good one (a control variate) removes most of its variance (chapter 3).
     """
     z = mu + sigma * torch.randn(n, generator=generator, dtype=torch.float64)
     return (f(z) - baseline) * (z - mu) / sigma**2

@@ -28,7 +28,8 @@ LIKELIHOODS = ("bernoulli", "continuous_bernoulli", "gaussian")
 
 class PixelLikelihood(nn.Module):
     """What a pixel likelihood provides: log p(x | z) summed over pixels, from the decoder's
-    logits, for matched and for all pairs of images and codes; the pixel means; draws."""
+    logits, for matched and for all pairs of images and codes; the pixel means; draws.
+    Chapter 6."""
 
     name: str
 
@@ -52,7 +53,7 @@ class PixelLikelihood(nn.Module):
 
 
 class BernoulliPixels(PixelLikelihood):
-    """Independent Bernoulli pixels: ``torch.distributions.Bernoulli(logits=a)``."""
+    """Independent Bernoulli pixels: ``torch.distributions.Bernoulli(logits=a)`` (chapter 6)."""
 
     name = "bernoulli"
 
@@ -74,7 +75,7 @@ class ContinuousBernoulliPixels(BernoulliPixels):
     """The continuous Bernoulli density on [0, 1]^784: the Bernoulli formula times C(lambda).
 
     With lambda = sigmoid(a), the normalizer is C = 2 artanh(1 - 2 lambda) / (1 - 2 lambda),
-    which in terms of the logit is simply a / tanh(a / 2) (and 2 at a = 0).
+    which in terms of the logit is simply a / tanh(a / 2) (and 2 at a = 0) (chapter 6).
     """
 
     name = "continuous_bernoulli"
@@ -112,7 +113,7 @@ class GaussianPixels(PixelLikelihood):
     optimal for it, sigma^2 = its mean squared error per pixel (Rybkin et al. 2021), and a running
     average of those (over the last twenty batches or so) is kept for evaluation. With sigma
     fixed, -log p(x|z) = ||x - mean||^2 / (2 sigma^2) + constant: a squared-error loss, and the
-    ELBO becomes the beta-VAE objective with beta = 2 sigma^2 on that error.
+    ELBO becomes the beta-VAE objective with beta = 2 sigma^2 on that error (chapter 6).
     """
 
     name = "gaussian"
@@ -173,7 +174,8 @@ class GaussianPixels(PixelLikelihood):
 
 def make_likelihood(name: str = "bernoulli",
                     sigma: float | str | None = 0.1) -> PixelLikelihood:
-    """The pixel likelihood called ``name`` (``sigma`` only matters for ``"gaussian"``)."""
+    """The pixel likelihood called ``name`` (``sigma`` only matters for ``"gaussian"``).
+    Chapter 6."""
     if name == "bernoulli":
         return BernoulliPixels()
     if name == "continuous_bernoulli":

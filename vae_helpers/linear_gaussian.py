@@ -18,7 +18,7 @@ from .divergences import kl_full_gaussians
 
 @dataclass(frozen=True)
 class LinearGaussian:
-    """The model's parameters: ``weight`` W (D, d), ``bias`` b (D,), ``noise_std`` s."""
+    """The model's parameters: ``weight`` W (D, d), ``bias`` b (D,), ``noise_std`` s (chapter 1)."""
 
     weight: torch.Tensor
     bias: torch.Tensor
@@ -66,7 +66,7 @@ class LinearGaussian:
 def random_linear_gaussian(
     data_dim: int = 2, latent_dim: int = 1, noise_std: float = 0.5, seed: int = 0
 ) -> LinearGaussian:
-    """A linear-Gaussian model with random W and b (float64, seeded)."""
+    """A linear-Gaussian model with random W and b (float64, seeded) (chapter 1)."""
     generator = torch.Generator().manual_seed(seed)
     weight = torch.randn(data_dim, latent_dim, generator=generator, dtype=torch.float64)
     bias = torch.randn(data_dim, generator=generator, dtype=torch.float64)

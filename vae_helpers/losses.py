@@ -18,7 +18,7 @@ def kl_to_standard_normal(mu: torch.Tensor, log_var: torch.Tensor) -> torch.Tens
     """KL( N(mu, diag(exp(log_var))) || N(0, I) ) per example, in closed form.
 
     = 1/2 * sum_j ( exp(log_var_j) + mu_j^2 - 1 - log_var_j ), which is
-    ``kl_divergence(Normal(mu, exp(log_var / 2)), Normal(0, 1)).sum(-1)``.
+    ``kl_divergence(Normal(mu, exp(log_var / 2)), Normal(0, 1)).sum(-1)`` (chapter 3).
     """
     return 0.5 * (log_var.exp() + mu.pow(2) - 1.0 - log_var).sum(dim=-1)
 
@@ -52,18 +52,19 @@ def log_bernoulli(x: torch.Tensor, logits: torch.Tensor) -> torch.Tensor:
     ``Bernoulli(logits=logits).log_prob(x).sum(-1)``: stable where the sigmoid saturates, unlike
     the original tutorial's ``binary_cross_entropy(sigmoid(logits), x)``. For x strictly between
     0 and 1 it is a cross-entropy, not the log of a normalized density (likelihood chapter).
+    Chapter 4.
     """
     return -_BernoulliNLL.apply(logits, x.expand_as(logits))
 
 
 def log_normal_diag(z: torch.Tensor, mu: torch.Tensor, log_var: torch.Tensor) -> torch.Tensor:
     """log N(z; mu, diag(exp(log_var))) per example:
-    ``Normal(mu, exp(log_var / 2)).log_prob(z).sum(-1)``."""
+    ``Normal(mu, exp(log_var / 2)).log_prob(z).sum(-1)`` (chapter 3)."""
     return -0.5 * (LOG_2PI + log_var + (z - mu).pow(2) / log_var.exp()).sum(dim=-1)
 
 
 def log_standard_normal(z: torch.Tensor) -> torch.Tensor:
-    """log N(z; 0, I) per example: ``Normal(0, 1).log_prob(z).sum(-1)``."""
+    """log N(z; 0, I) per example: ``Normal(0, 1).log_prob(z).sum(-1)`` (chapter 3)."""
     return -0.5 * (LOG_2PI + z.pow(2)).sum(dim=-1)
 
 
@@ -81,6 +82,7 @@ def negative_elbo(
     ``reduction``: ``"sum"`` over the batch (the original tutorial's loss), ``"mean"``, or
     ``"none"``. ``beta`` weighs the KL term (the beta-VAE objective); beta = 1 is the ELBO.
     ``likelihood``: a model's ``PixelLikelihood`` (default: Bernoulli pixels, ``log_bernoulli``).
+    Chapter 4.
     """
     log_px = log_bernoulli(x, logits) if likelihood is None else likelihood.log_prob(x, logits)
     per_example = -log_px + beta * kl_to_standard_normal(mu, log_var)
@@ -97,6 +99,7 @@ def iw_bound(log_weights: torch.Tensor) -> torch.Tensor:
     """Importance-weighted bound log (1/k) sum_i w_i from log-weights of shape (k, batch).
 
     With w_i = p(x, z_i) / q(z_i | x) and z_i ~ q(z|x) this is Burda et al.'s L_k <= log p(x).
+    Chapter 7.
     """
     if not isinstance(log_weights, torch.Tensor) or log_weights.ndim < 1:
         raise ValueError("log_weights must be a tensor of shape (k, ...), one row per sample.")

@@ -20,7 +20,8 @@ N_CLASSES = 10
 
 
 class LatentVariableModel(nn.Module):
-    """What every VAE here shares; subclasses define ``encode``, ``decode`` and ``sizes``."""
+    """What every VAE here shares; subclasses define ``encode``, ``decode`` and ``sizes``.
+    Chapter 4."""
 
     conditional = False
     nx: int
@@ -104,7 +105,7 @@ class LatentVariableModel(nn.Module):
 
 class VAE(LatentVariableModel):
     """The original tutorial's MLP: Gaussian q(z|x) and (by default) Bernoulli p(x|z), each
-    network with one hidden ReLU layer."""
+    network with one hidden ReLU layer (chapter 4)."""
 
     def __init__(self, nx: int = NX, nh: int = 512, nz: int = 2, likelihood: str = "bernoulli",
                  sigma: float | str | None = 0.1) -> None:
@@ -138,7 +139,7 @@ class ConditionalVAE(LatentVariableModel):
     """The MLP VAE with the digit label given to both networks: q(z|x, y) and p(x|z, y).
 
     The label enters as a one-hot vector concatenated to the input of each network, so the code
-    z is free to describe what the label does not: the style of the digit.
+    z is free to describe what the label does not: the style of the digit (chapter 9).
     """
 
     conditional = True
@@ -193,6 +194,7 @@ class ConvVAE(LatentVariableModel):
 
     Encoder: 1x28x28 -> 32x14x14 -> 64x7x7 -> nh -> (mu, log_var). The decoder mirrors it.
     Inputs and outputs stay flat (batch, 784), so losses and training are shared with ``VAE``.
+    Chapter 10.
     """
 
     def __init__(self, nh: int = 256, nz: int = 2, channels: int = 32,
@@ -238,5 +240,5 @@ def model_classes() -> dict[str, type[LatentVariableModel]]:
 
 
 def count_parameters(model: nn.Module) -> int:
-    """Number of trainable parameters."""
+    """Number of trainable parameters (chapter 4)."""
     return sum(p.numel() for p in model.parameters() if p.requires_grad)

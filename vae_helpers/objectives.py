@@ -24,7 +24,7 @@ def log_weight_terms(model: LatentVariableModel, x: torch.Tensor, label: tuple,
                      ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """For k reparameterized draws z_i ~ q = N(mu, e^log_var): log p(x | z_i), log p(z_i) and
     log q(z_i | x), each of shape (k, batch), differentiable. ``prior``: a module with
-    ``log_prob`` (``priors.py``); None is N(0, I)."""
+    ``log_prob`` (``priors.py``); None is N(0, I) (chapter 12)."""
     if k < 1:
         raise ValueError(f"k must be at least 1, not {k}.")
     z = mu + torch.exp(0.5 * log_var) * torch.randn((k, *mu.shape), device=mu.device)
@@ -40,7 +40,7 @@ def iwae_loss(model: LatentVariableModel, x: torch.Tensor, label: tuple = (),
     beta (log p(z_i) - log q(z_i|x)) (Burda et al., 2016).
 
     k = 1 is the ELBO with a one-sample estimate of the KL term, which any ``prior`` allows;
-    beta != 1 weighs that term as the beta-VAE does (and KL annealing, step by step).
+    beta != 1 weighs that term as the beta-VAE does (and KL annealing, step by step) (chapter 12).
     """
     mu, log_var = model.encode(x, *label)
     log_px, log_pz, log_q = log_weight_terms(model, x, label, mu, log_var, k, prior)
@@ -51,7 +51,7 @@ def free_bits_loss(model: LatentVariableModel, x: torch.Tensor, label: tuple = (
                    beta: float = 1.0, floor: float = 0.5) -> torch.Tensor:
     """The negative ELBO with free bits (Kingma et al., 2016), summed over the batch: each
     latent dimension's KL, averaged over the batch, counts as max(``floor``, KL_j), so the
-    first ``floor`` nats of every dimension cost nothing."""
+    first ``floor`` nats of every dimension cost nothing (chapter 11)."""
     if floor < 0:
         raise ValueError(f"floor must be zero or positive, not {floor!r}.")
     logits, mu, log_var = model(x, *label)
@@ -63,7 +63,8 @@ def cyclical_kl_weight(step: int, steps_per_cycle: int, beta: float = 1.0,
                        ramp: float = 0.5) -> float:
     """The cyclical schedule of Fu et al. (2019): within each cycle of ``steps_per_cycle``
     steps the weight rises linearly from 0 to ``beta`` over the first ``ramp`` of the cycle,
-    then stays at ``beta``. Pass ``lambda step: cyclical_kl_weight(step, n)`` as ``fit``'s beta."""
+    then stays at ``beta``. Pass ``lambda step: cyclical_kl_weight(step, n)`` as ``fit``'s beta.
+    Chapter 11."""
     if steps_per_cycle < 1:
         raise ValueError(f"steps_per_cycle must be a positive integer, not {steps_per_cycle!r}.")
     if not 0 < ramp <= 1:
@@ -78,6 +79,7 @@ def gradient_snr(model: LatentVariableModel, x: torch.Tensor, k: int, repeats: i
     ``x``) for each parameter, from ``repeats`` independent estimates, averaged over the
     parameters of the encoder (names starting "encoder") and of the decoder (the rest); the
     measure of Rainforth et al. (2018). Parameters whose estimates never vary are left out.
+    Chapter 12.
     """
     if repeats < 2:
         raise ValueError(f"repeats must be at least 2, not {repeats!r}.")

@@ -27,7 +27,7 @@ def as_image_batch(pixels: torch.Tensor) -> torch.Tensor:
 
 
 def show_images(pixels: torch.Tensor, nrow: int = 10, title: str = "", ax=None):
-    """Show (N, 784) images (or other square ones) as one grid made by ``make_grid``."""
+    """Show (N, 784) images (or other square ones) as one grid made by ``make_grid`` (chapter 6)."""
     grid = make_grid(as_image_batch(pixels), nrow=nrow, padding=2, pad_value=1.0)
     ax = ax or plt.figure(figsize=(nrow * 0.6, (len(pixels) // nrow + 1) * 0.6)).gca()
     ax.imshow(grid[0], cmap="gray", vmin=0, vmax=1)
@@ -37,7 +37,8 @@ def show_images(pixels: torch.Tensor, nrow: int = 10, title: str = "", ax=None):
 
 
 def plot_reconstructions(model: LatentVariableModel, data: MNIST, n: int = 10):
-    """Originals (top row) above their reconstructions from the posterior mean (bottom row)."""
+    """Originals (top row) above their reconstructions from the posterior mean (bottom row).
+    Chapter 7."""
     part = data[:n]
     x = part.images
     return show_images(torch.cat([x, model.reconstruct(x, *model.given(part.labels))]), nrow=n,
@@ -45,7 +46,8 @@ def plot_reconstructions(model: LatentVariableModel, data: MNIST, n: int = 10):
 
 
 def plot_samples(model: LatentVariableModel, n: int = 100, seed: int = 0):
-    """Decoded pixel means of ``n`` draws z ~ N(0, I) (a conditional model: digits 0-9 in turn)."""
+    """Decoded pixel means of ``n`` draws z ~ N(0, I) (a conditional model: digits 0-9 in turn).
+    Chapter 5."""
     device = next(model.parameters()).device
     generator = torch.Generator(device=device).manual_seed(seed)
     labels = model.given(torch.arange(n, device=device) % 10)
@@ -54,7 +56,8 @@ def plot_samples(model: LatentVariableModel, n: int = 100, seed: int = 0):
 
 
 def latent_grid(steps: int = 20, limit: float = 3.0, device=None) -> torch.Tensor:
-    """A (steps * steps, 2) grid of z, row by row: z2 from +limit down, z1 from -limit up."""
+    """A (steps * steps, 2) grid of z, row by row: z2 from +limit down, z1 from -limit up.
+    Chapter 7."""
     check_integers(2, MAX_STEPS, steps=steps)
     check_numbers(limit=limit)
     values = torch.linspace(-limit, limit, steps, device=device)
@@ -64,7 +67,7 @@ def latent_grid(steps: int = 20, limit: float = 3.0, device=None) -> torch.Tenso
 
 @torch.no_grad()
 def plot_manifold(model: LatentVariableModel, steps: int = 20, limit: float = 3.0):
-    """The decoder's images over a grid of z in [-limit, limit]^2 (z1 across, z2 up)."""
+    """The decoder's images over a grid of z in [-limit, limit]^2 (z1 across, z2 up) (chapter 7)."""
     z = latent_grid(steps, limit, next(model.parameters()).device)
     ax = show_images(model.probabilities(z), nrow=steps,
                      title=f"decoded manifold, z in [-{limit:g}, {limit:g}]²")
@@ -76,7 +79,7 @@ def plot_manifold(model: LatentVariableModel, steps: int = 20, limit: float = 3.
 def encode_means(
     model: LatentVariableModel, data: MNIST, n: int = 5000
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Posterior means of the first ``n`` examples (CPU) and their labels."""
+    """Posterior means of the first ``n`` examples (CPU) and their labels (chapter 7)."""
     check_integers(n=n)
     check_images(data.images, model.nx, "data.images")
     part = data[:n]
@@ -92,7 +95,8 @@ def scatter_codes(ax, model: LatentVariableModel, data: MNIST, n: int = 5000, si
 
 def plot_latent_map(model: LatentVariableModel, data: MNIST, n: int = 5000,
                     limit: float | None = 3.0, ax=None):
-    """The posterior means of ``n`` examples in the 2-D latent plane, colored by digit."""
+    """The posterior means of ``n`` examples in the 2-D latent plane, colored by digit.
+    Chapter 7."""
     if model.nz != 2:
         raise ValueError(f"The latent map needs a 2-D latent space (nz=2), not nz={model.nz}.")
     ax = ax or plt.figure(figsize=(6.5, 5.5)).gca()
@@ -110,7 +114,7 @@ def plot_latent_map(model: LatentVariableModel, data: MNIST, n: int = 5000,
 @torch.no_grad()
 def plot_interpolation(model: LatentVariableModel, x_start: torch.Tensor, x_end: torch.Tensor,
                        steps: int = 10):
-    """Decode evenly spaced points on the line between two images' posterior means."""
+    """Decode evenly spaced points on the line between two images' posterior means (chapter 7)."""
     check_integers(2, MAX_STEPS, steps=steps)
     for name, x in (("x_start", x_start), ("x_end", x_end)):
         check_images(x.unsqueeze(0) if isinstance(x, torch.Tensor) else x, model.nx, name)
@@ -121,7 +125,8 @@ def plot_interpolation(model: LatentVariableModel, x_start: torch.Tensor, x_end:
 
 
 def plot_history(history, reference: list[float] | None = None, reference_label: str = "seed"):
-    """Average training loss and test negative ELBO per epoch (and a reference curve)."""
+    """Average training loss and test negative ELBO per epoch (and a reference curve).
+    Chapter 5."""
     ax = plt.figure(figsize=(6, 4)).gca()
     epochs = range(1, len(history.train_loss) + 1)
     ax.plot(epochs, history.train_loss, "o-", label="train (average loss)")

@@ -16,7 +16,7 @@ from .losses import log_normal_diag, log_standard_normal
 
 
 class StandardNormalPrior(nn.Module):
-    """p(z) = N(0, I) in ``nz`` dimensions; no parameters."""
+    """p(z) = N(0, I) in ``nz`` dimensions; no parameters (chapter 12)."""
 
     def __init__(self, nz: int) -> None:
         super().__init__()
@@ -36,7 +36,7 @@ class StandardNormalPrior(nn.Module):
 class MixturePrior(nn.Module):
     """p(z) = sum_k pi_k N(z; m_k, diag(exp(v_k))), with the weights pi, means m and
     log-variances v learned. ``components`` Gaussians in ``nz`` dimensions; the means start at
-    draws from N(0, I) (from ``torch``'s global generator) and the variances at 1.
+    draws from N(0, I) (from ``torch``'s global generator) and the variances at 1 (chapter 12).
     """
 
     def __init__(self, nz: int, components: int = 10) -> None:
@@ -69,6 +69,7 @@ def aggregate_log_density(z: torch.Tensor, mu: torch.Tensor, log_var: torch.Tens
                           chunk: int = 1024) -> torch.Tensor:
     """log q(z) of the aggregate posterior q(z) = (1/N) sum_n N(z; mu_n, diag(e^log_var_n)) at
     each code of ``z`` (m, nz), from the N encodings ``mu``, ``log_var`` (N, nz) of a data set.
+    Chapter 12.
     """
     if mu.shape != log_var.shape or z.shape[-1] != mu.shape[-1]:
         raise ValueError(f"mu and log_var must share a shape (N, nz) with z's last axis; got "

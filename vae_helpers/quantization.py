@@ -22,7 +22,7 @@ class VectorQuantizer(nn.Module):
     """A codebook of ``codes`` vectors of size ``dim``. ``forward(z_e)``, for any (..., dim)
     input, returns ``(z_q, indices, codebook_loss, commitment_loss)``: z_q carries the codebook
     vectors forward and passes the gradient straight through to z_e; the two losses are summed
-    squared distances, divided by the number of leading (batch) entries of z_e."""
+    squared distances, divided by the number of leading (batch) entries of z_e (chapter 14)."""
 
     def __init__(self, codes: int = 64, dim: int = 16) -> None:
         super().__init__()
@@ -63,7 +63,7 @@ class VectorQuantizer(nn.Module):
 
 def codebook_perplexity(indices: torch.Tensor, codes: int) -> float:
     """exp(entropy) of how often each of the ``codes`` entries is used in ``indices``: the
-    number of equally used codes that would give the same entropy (1 .. codes)."""
+    number of equally used codes that would give the same entropy (1 .. codes) (chapter 14)."""
     check_integers(codes=codes)
     if not isinstance(indices, torch.Tensor) or indices.dtype != torch.long or indices.numel() == 0:
         raise ValueError("indices must be a non-empty integer (long) tensor.")
@@ -78,7 +78,7 @@ class VQVAE(nn.Module):
     """A small convolutional VQ-VAE for 28 x 28 images: two stride-2 convolutions to a 7 x 7
     grid of ``dim``-vectors, the quantizer, and two transposed convolutions back to logits of
     Bernoulli pixels. ``forward(x)`` takes (batch, 784) images and returns
-    ``(logits, indices, codebook_loss, commitment_loss)``."""
+    ``(logits, indices, codebook_loss, commitment_loss)`` (chapter 14)."""
 
     def __init__(self, codes: int = 64, dim: int = 16, channels: int = 32) -> None:
         super().__init__()
@@ -115,7 +115,7 @@ class VQVAE(nn.Module):
 def vqvae_loss(x: torch.Tensor, logits: torch.Tensor, codebook_loss: torch.Tensor,
                commitment_loss: torch.Tensor, commitment: float = 0.25) -> torch.Tensor:
     """Bernoulli cross-entropy summed over pixels, plus the codebook loss and ``commitment``
-    times the commitment loss, averaged per image."""
+    times the commitment loss, averaged per image (chapter 14)."""
     reconstruction = F.binary_cross_entropy_with_logits(logits, x, reduction="sum") / len(x)
     return reconstruction + codebook_loss + commitment * commitment_loss
 
@@ -124,7 +124,8 @@ def fit_vqvae(model: VQVAE, data, epochs: int = 2, batch_size: int = 128, lr: fl
               commitment: float = 0.25, seed: int = 0, initialize: bool = True) -> list[float]:
     """Train ``model`` on ``data.images`` with ``vqvae_loss`` (Adam, shuffled batches from
     ``seed``) and return the average loss per image of each epoch. ``initialize``: first set
-    the codebook to encoder outputs of the first 1,000 images (``VectorQuantizer.initialize``)."""
+    the codebook to encoder outputs of the first 1,000 images (``VectorQuantizer.initialize``).
+    Chapter 14."""
     check_integers(epochs=epochs, batch_size=batch_size)
     check_images(data.images, model.nx, "data.images")
     model.to(data.device).train()

@@ -43,7 +43,7 @@ class Shapes(ImageSet):
 
 def factor_values(side: int = SIDE) -> dict[str, torch.Tensor]:
     """The physical value of each level of each factor: shape index, half-size in pixels,
-    rotation in radians, and the center's x and y in pixels (the shape always fits)."""
+    rotation in radians, and the center's x and y in pixels (the shape always fits) (chapter 13)."""
     _check_side(side)
     scales = torch.linspace(0.12, 0.21, FACTOR_SIZES[1]) * side
     margin = 0.29 * side  # the largest shape, rotated, stays inside the canvas
@@ -81,7 +81,8 @@ def _inside(shape: torch.Tensor, u: torch.Tensor, v: torch.Tensor) -> torch.Tens
 
 
 def render_shapes(factors: torch.Tensor, side: int = SIDE) -> torch.Tensor:
-    """The (N, side * side) float32 images of the given (N, 5) factor levels, deterministic."""
+    """The (N, side * side) float32 images of the given (N, 5) factor levels, deterministic.
+    Chapter 13."""
     _check_factors(factors)
     _check_side(side)
     values = {name: table.to(factors.device) for name, table in factor_values(side).items()}
@@ -106,7 +107,8 @@ def render_shapes(factors: torch.Tensor, side: int = SIDE) -> torch.Tensor:
 
 def make_shapes(n: int, seed: int = 0, side: int = SIDE,
                 device: str | torch.device = "cpu") -> Shapes:
-    """``n`` images with factor levels drawn uniformly and independently from ``seed``."""
+    """``n`` images with factor levels drawn uniformly and independently from ``seed``.
+    Chapter 13."""
     check_integers(n=n)
     check_integers(0, seed=seed)
     _check_side(side)

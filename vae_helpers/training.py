@@ -38,7 +38,8 @@ PROGRESS_SECONDS = 1.0
 class History:
     """Per-epoch figures: average training loss (the original tutorial's number), test -ELBO,
     seconds; ``step_loss``, the loss per image of every training step, in order; and
-    ``settings``, how ``train_model`` trained the model (what ``load_or_train`` matches)."""
+    ``settings``, how ``train_model`` trained the model (what ``load_or_train`` matches).
+    Chapter 5."""
 
     train_loss: list[float] = field(default_factory=list)
     test_loss: list[float] = field(default_factory=list)
