@@ -6,6 +6,8 @@ import os
 
 import pytest
 import torch
+import zmq
+from jupyter_client.manager import KernelManager
 
 from vae_helpers import VAE, data_root, load_mnist
 
@@ -16,6 +18,11 @@ def in_ci() -> bool:
 
 
 SLOW_MODULES = ("test_build.py", "test_book_browser.py")
+
+# nbval's kernels: encrypted local connections (keys provisioned by the kernel manager), which
+# also silences ipykernel's "running over TCP without encryption" warning, as in the build.
+if zmq.has("curve") and "transport_encryption" in KernelManager.class_traits():
+    KernelManager.class_traits()["transport_encryption"].default_value = "auto"
 
 
 def pytest_collection_modifyitems(items) -> None:
