@@ -80,12 +80,37 @@ def _posterior(m=64, nz=3, seed=0, scale=1.0):
     return z, mu, log_var
 
 
-def test_the_three_terms_add_up_to_the_monte_carlo_kl():
+def test_the_minibatch_estimate_of_the_aggregate_posterior_is_unbiased():
+    """Over random batches that hold x_0, the estimate of q(z_0) = (1/N) sum_n q(z_0 | x_n)
+    averages to the exact value; weighting the batch as if it were the data set would not."""
+    from vae_helpers import aggregate_log_densities
+
+    z, mu, log_var = _posterior(m=60, nz=2)
+    components = torch.distributions.Normal(mu, (0.5 * log_var).exp())
+    exact = components.log_prob(z[0]).sum(1).exp().mean()
+    generator = torch.Generator().manual_seed(1)
+    estimates, naive = [], []
+    for _ in range(3000):
+        batch = torch.cat([torch.tensor([0]), 1 + torch.randperm(59, generator=generator)[:9]])
+        log_q_z, _ = aggregate_log_densities(z[batch], mu[batch], log_var[batch], 60)
+        estimates.append(log_q_z[0].exp())
+        naive.append(aggregate_log_densities(z[batch], mu[batch], log_var[batch], 10)[0][0].exp())
+    estimates, naive = torch.stack(estimates), torch.stack(naive)
+    error = 3 * estimates.std() / len(estimates) ** 0.5
+    assert abs(estimates.mean() - exact) < error
+    assert abs(naive.mean() - exact) > 5 * error
+
+
+def test_the_three_terms_share_the_aggregate_posterior_estimate():
+    from vae_helpers import aggregate_log_densities
+
     z, mu, log_var = _posterior()
     terms = kl_decomposition(z, mu, log_var, dataset_size=1000)
+    log_q_z, log_marginals = aggregate_log_densities(z, mu, log_var, 1000)
+    assert torch.allclose(terms["total_correlation"], (log_q_z - log_marginals).mean())
     normal = torch.distributions.Normal
-    kl = (normal(mu, (0.5 * log_var).exp()).log_prob(z) - normal(0.0, 1.0).log_prob(z)).sum(1)
-    assert torch.allclose(sum(terms.values()), kl.mean(), atol=1e-10)
+    log_q = normal(mu, (0.5 * log_var).exp()).log_prob(z).sum(1)
+    assert torch.allclose(terms["mutual_information"], (log_q - log_q_z).mean())
 
 
 def test_with_the_whole_data_set_as_the_batch_the_estimate_is_exact():

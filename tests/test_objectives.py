@@ -69,13 +69,14 @@ def test_bound_rises_with_k_on_average_and_prior_none_is_the_standard_normal(mod
         default = iwae_loss(model, x, k=5)
         torch.manual_seed(3)
         explicit = iwae_loss(model, x, k=5, prior=StandardNormalPrior(3))
-        torch.manual_seed(4)
         mu, log_var = model.encode(x)
+        torch.manual_seed(3)
         evaluated = log_weights(model, x, (), mu, log_var, 5, prior=StandardNormalPrior(3))
-        torch.manual_seed(4)
+        torch.manual_seed(3)
         assert torch.equal(evaluated, log_weights(model, x, (), mu, log_var, 5))
     assert torch.equal(default, explicit)
-    assert torch.allclose(-iw_bound(evaluated).sum(), default, rtol=0.2)
+    # the same draws: the loss is minus the bound of these very weights
+    assert torch.allclose(-iw_bound(evaluated).sum(), default, rtol=1e-5)
 
 
 def test_a_learned_prior_gets_gradients_from_the_loss(model_and_batch):

@@ -118,32 +118,39 @@ def _check_posterior(z: torch.Tensor, mu: torch.Tensor, log_var: torch.Tensor,
     check_integers(z.shape[0], dataset_size=dataset_size)  # at least the batch
 
 
-def kl_decomposition(z: torch.Tensor, mu: torch.Tensor, log_var: torch.Tensor,
-                     dataset_size: int) -> dict[str, torch.Tensor]:
-    """The three terms of the average KL(q(z|x) || N(0, I)), estimated on one minibatch.
+def aggregate_log_densities(z: torch.Tensor, mu: torch.Tensor, log_var: torch.Tensor,
+                            dataset_size: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Minibatch estimates of log q(z_i) and of sum_j log q(z_ij), the aggregate posterior and
+    its marginals at each draw z_i (M, nz) of q(z | x_i) = N(mu_i, exp(log_var_i)).
 
-    ``z`` (M, nz) holds one draw from each q(z | x_i) = N(mu_i, exp(log_var_i)). The aggregate
-    posterior q(z_i) = (1/N) sum_n q(z_i | x_n) over the ``dataset_size`` = N training images, and
-    its marginals q(z_ij), are estimated from the minibatch by weighting: x_i's own term gets
-    weight 1/N, each of the M - 1 others (N - 1) / (N (M - 1)), which makes the estimate of q(z_i)
-    unbiased, and exact when the batch is the whole data set (M = N). Returns differentiable scalars
-    ``mutual_information`` E[log q(z|x) - log q(z)], ``total_correlation``
-    E[log q(z) - sum_j log q(z_j)] and ``dimensionwise_kl`` E[sum_j log q(z_j) - log p(z_j)],
-    whose sum is exactly the Monte Carlo estimate E[log q(z|x) - log p(z)] of the average KL.
-    Chapter 13.
+    q(z_i) = (1/N) sum_n q(z_i | x_n) over the ``dataset_size`` = N training images is estimated
+    from the batch by weighting: x_i's own term gets weight 1/N, each of the M - 1 others
+    (N - 1) / (N (M - 1)), which makes the estimate of q(z_i) unbiased over random batches, and
+    exact when the batch is the whole data set (M = N). Chapter 13.
     """
     _check_posterior(z, mu, log_var, dataset_size)
-    m = z.shape[0]
+    m, n = z.shape[0], dataset_size
     # log q(z_i,j | x_m) for every pair (i, m) and dimension j: (M, M, nz)
     pairs = -0.5 * (math.log(2 * math.pi) + log_var[None] +
                     (z[:, None] - mu[None]).pow(2) / log_var.exp()[None])
-    n = dataset_size
     log_weights = torch.full((m, m), math.log((n - 1) / (n * (m - 1))), dtype=z.dtype,
                              device=z.device)
     log_weights.fill_diagonal_(-math.log(n))
-    log_q_z_given_x = pairs.diagonal(dim1=0, dim2=1).sum(0)  # log q(z_i | x_i)
-    log_q_z = torch.logsumexp(pairs.sum(2) + log_weights, dim=1)
-    log_q_marginals = torch.logsumexp(pairs + log_weights[:, :, None], dim=1).sum(1)
+    return (torch.logsumexp(pairs.sum(2) + log_weights, dim=1),
+            torch.logsumexp(pairs + log_weights[:, :, None], dim=1).sum(1))
+
+
+def kl_decomposition(z: torch.Tensor, mu: torch.Tensor, log_var: torch.Tensor,
+                     dataset_size: int) -> dict[str, torch.Tensor]:
+    """The three terms of the average KL(q(z|x) || N(0, I)), estimated on one minibatch with
+    ``aggregate_log_densities``: differentiable scalars ``mutual_information``
+    E[log q(z|x) - log q(z)], ``total_correlation`` E[log q(z) - sum_j log q(z_j)] and
+    ``dimensionwise_kl`` E[sum_j log q(z_j) - log p(z_j)], whose sum is the Monte Carlo
+    estimate E[log q(z|x) - log p(z)] of the average KL. Chapter 13.
+    """
+    log_q_z, log_q_marginals = aggregate_log_densities(z, mu, log_var, dataset_size)
+    log_q_z_given_x = -0.5 * (math.log(2 * math.pi) + log_var +
+                              (z - mu).pow(2) / log_var.exp()).sum(1)
     log_p_z = -0.5 * (math.log(2 * math.pi) + z.pow(2)).sum(1)
     return {"mutual_information": (log_q_z_given_x - log_q_z).mean(),
             "total_correlation": (log_q_z - log_q_marginals).mean(),
