@@ -11,6 +11,7 @@ from vae_helpers import (
     estimate_kl_decomposition,
     fit_beta_tc,
     kl_decomposition,
+    kl_to_standard_normal,
     make_shapes,
     mutual_information_gap,
     mutual_information_matrix,
@@ -158,6 +159,9 @@ def test_beta_tc_training_lowers_the_loss_and_beta_one_is_the_elbo():
     assert losses[-1] < losses[0]
     terms = estimate_kl_decomposition(model, data, batch_size=500)
     assert set(terms) == {"mutual_information", "total_correlation", "dimensionwise_kl"}
+    with torch.no_grad():  # the three parts add up to the average KL (one draw per image)
+        closed_form = float(kl_to_standard_normal(*model.encode(data.images)).mean())
+    assert sum(terms.values()) == pytest.approx(closed_form, rel=0.05)
     x = data.images[:100]
     torch.manual_seed(1)
     one = beta_tc_loss(model, x, 1000, beta=1.0)
