@@ -111,16 +111,16 @@ def test_kl_warmup_ramps_the_weight_from_zero():
 
 
 def test_fit_with_warmup_passes_the_ramp_to_each_step(small_train, monkeypatch):
-    import vae_helpers.training as training
+    import vae_helpers.steps as steps
 
     seen = []
-    original = training.negative_elbo
+    original = steps.negative_elbo
 
     def recording(*args, beta=1.0, **kwargs):
         seen.append(beta)
         return original(*args, beta=beta, **kwargs)
 
-    monkeypatch.setattr(training, "negative_elbo", recording)
+    monkeypatch.setattr(steps, "negative_elbo", recording)
     fit(VAE(nh=8), small_train[:1000], epochs=2, batch_size=250, warmup_epochs=1, beta=4.0,
         progress=False)
     assert seen == [0.0, 1.0, 2.0, 3.0, 4.0, 4.0, 4.0, 4.0]

@@ -133,6 +133,8 @@ def fit(
     infinite, training stops with ``TrainingDiverged`` naming the step, and the model and
     optimizer are put back as they were after the last good epoch.
     """
+    if loss is not None and cuda_graph:
+        raise ValueError("cuda_graph=True records the plain ELBO; it cannot take a loss.")
     run = _prepare(model, train, test, epochs, batch_size, lr, seed, optimizer, beta,
                    warmup_epochs, pixels, loss, checkpoint, resume, settings)
     done = len(run.history.train_loss)
