@@ -23,11 +23,14 @@ SEED_LOSSES = [186.35, 165.49, 161.61, 159.34, 157.57]
 
 @pytest.mark.slow
 def test_reproduces_the_tutorial_table(mnist_train):
-    torch.manual_seed(2)
+    """Seed 0 (not the book's seed, which was picked once to print the chapter's table): every
+    epoch within 4.5 nats of the tutorial's, three times the spread over ten seeds that
+    benchmarks/tutorial_seeds.py records (at most 1.5 nats)."""
+    torch.manual_seed(0)
     model = VAE()
-    history = fit(model, mnist_train, epochs=5, progress=False)
+    history = fit(model, mnist_train, epochs=5, seed=0, progress=False)
     for ours, seed in zip(history.train_loss, SEED_LOSSES):
-        assert abs(ours - seed) <= 2.5, (history.train_loss, SEED_LOSSES)
+        assert abs(ours - seed) <= 4.5, (history.train_loss, SEED_LOSSES)
 
 
 def test_history_has_one_entry_per_epoch_and_loss_falls(mnist_train, mnist_test, small_model):
