@@ -28,7 +28,8 @@ def _hidden_layers(n_in: int, nh: int, depth: int) -> nn.Sequential:
 
 class DeepVAE(LatentVariableModel):
     """MLP encoder and decoder with ``depth`` hidden ReLU layers each (the tutorial's ``VAE`` is
-    ``depth=1``): x -> nh -> ... -> nh -> (mu, log_var) and z -> nh -> ... -> nh -> logits."""
+    ``depth=1``): x -> nh -> ... -> nh -> (mu, log_var) and z -> nh -> ... -> nh -> logits.
+    Chapter 10 trains it, with ``depth=3``, as the convolutional model's depth-matched control."""
 
     def __init__(self, nx: int = NX, nh: int = 512, nz: int = 2, depth: int = 3,
                  likelihood: str = "bernoulli", sigma: float | str | None = 0.1) -> None:
