@@ -39,28 +39,37 @@ EXPLORERS = {"latent_space": "notebooks/07_latent_space",
              "convolutional": "notebooks/10_convolutional_vae"}
 ADDED = (".onnx", "/vendor/onnxruntime/", "latent_explorer.js")  # what the explorer brings
 
+# The explorer's names (its classes, the properties the page script sets), from their one source.
+sys.path[:0] = [str(ROOT), str(ROOT / "benchmarks")]
+from bench_training import record  # noqa: E402
+
+from vae_helpers.widgets import PAGE  # noqa: E402
+
+NAMES = {**PAGE["classes"], **PAGE["properties"]}
 FIRST_IMAGE = """
 const done = arguments[arguments.length - 1];
-const root = document.querySelector('.vae-latent-explorer');
-root.vaeReady.then(() => done({failed: root.vaeExplorer.failed,
-                               firstImageMs: root.vaeExplorer.firstImageMs}));
-"""
+const root = document.querySelector('.{root}');
+root.{ready}.then(() => done({{failed: root.{state}.failed,
+                               firstImageMs: root.{state}.firstImageMs}}));
+""".format(**NAMES)
 
+# Each decode's time is the page's lastDecodeMs, read after the decode it belongs to.
 DECODES = """
 const [n, done] = arguments;
-const root = document.querySelector('.vae-latent-explorer'), hooks = root.vaeExplorer;
-const slider = root.querySelector('.explorer-z1');
-(async () => {
-  hooks.decodeMs.length = 0;
-  const start = performance.now();
-  for (let i = 0; i < n; i++) {
+const root = document.querySelector('.{root}'), hooks = root.{state};
+const slider = root.querySelector('.{z1}');
+(async () => {{
+  const each = [], start = performance.now();
+  for (let i = 0; i < n; i++) {{
+    const before = hooks.decodes;
     slider.value = -3 + 6 * i / (n - 1);
     slider.dispatchEvent(new Event('input'));
     await hooks.idle();
-  }
-  return {each: hooks.decodeMs.slice(), loop: (performance.now() - start) / n};
-})().then(done);
-"""
+    if (hooks.decodes > before) each.push(hooks.lastDecodeMs);
+  }}
+  return {{each, loop: (performance.now() - start) / n}};
+}})().then(done);
+""".format(**NAMES)
 
 
 def _free_port() -> int:
@@ -178,9 +187,7 @@ def main() -> None:
     figures = measure(args.decodes)
     print(json.dumps(figures, indent=1))
     if args.record:
-        results = json.loads(args.record.read_text()) if args.record.is_file() else {}
-        results["browser_explorer_cpu"] = figures
-        args.record.write_text(json.dumps(results, indent=2, sort_keys=True) + "\n")
+        record(args.record, "browser_explorer_cpu", figures)
 
 
 if __name__ == "__main__":

@@ -10,6 +10,7 @@ is missing. Screenshots of every page at both widths go to ``_build/screenshots/
 from __future__ import annotations
 
 import base64
+import io
 import json
 import os
 import re
@@ -23,9 +24,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlparse
 
+import numpy as np
 import pytest
 import yaml
 from conftest import in_ci
+
+from vae_helpers.widgets import MODEL_FOLDER, PAGE
 
 ROOT = Path(__file__).resolve().parents[1]
 HTML = ROOT / "_build" / "html"
@@ -34,6 +38,8 @@ BUILD_COMMAND = "jupyter-book build . -W --keep-going"
 WIDE, PHONE = 1280, 390
 # data: and blob: live in the page; chrome: and about: are the browser's own, never the network.
 LOCAL_SCHEMES = ("data", "blob", "chrome", "about")
+# The latent explorer's names: its parts' classes and the properties its script sets.
+NAMES = {**PAGE["classes"], **PAGE["properties"]}
 pytestmark = pytest.mark.browser
 
 
@@ -126,9 +132,9 @@ def browser(tmp_path_factory):
 # (sphinx-togglebutton dropdowns, hidden cells' <details>), turns off animations (a screenshot
 # would catch the side panels sliding) and lets the layout settle.
 OPEN_EVERYTHING = """
-const done = arguments[arguments.length - 1];
+const [c, done] = arguments;
 const typeset = window.MathJax && MathJax.startup ? MathJax.startup.promise : Promise.resolve();
-const explorers = [...document.querySelectorAll('.vae-latent-explorer')].map(e => e.vaeReady);
+const explorers = [...document.querySelectorAll('.' + c.root)].map(e => e[c.ready]);
 Promise.all([typeset, ...explorers]).then(() => {
   const still = document.createElement('style');
   still.textContent = '*, ::before, ::after { transition: none !important; '
@@ -175,6 +181,12 @@ const clippedOutputs = [...article.querySelectorAll('.cell_output pre')]
     const longest = p.textContent.split('\n').reduce((a, b) => b.length > a.length ? b : a, '');
     return `${longest.slice(0, 100)} (${p.scrollWidth} px in ${p.clientWidth} px)`;
   });
+const wideCode = [...article.querySelectorAll('pre')]
+  .filter(p => !p.closest('.cell_output') && visible(p) && p.scrollWidth > p.clientWidth + 1)
+  .map(p => {
+    const longest = p.textContent.split('\n').reduce((a, b) => b.length > a.length ? b : a, '');
+    return `${longest.trim().slice(0, 70)} (${p.scrollWidth} px in ${p.clientWidth} px)`;
+  });
 const splitStreams = [...article.querySelectorAll('.cell_output')]
   .filter(o => o.querySelectorAll(':scope > .output.stream + .output.stream').length)
   .map(o => `${o.querySelectorAll(':scope > .output.stream').length} boxes: `
@@ -190,10 +202,22 @@ const danglingColons = [...article.querySelectorAll('p')]
     return !next || next.matches('p, h1, h2, h3, h4, h5, h6, section');
   })
   .map(p => p.textContent.trim().slice(-100));
+// The theme's header bar above the page, when it shows and holds nothing but a search box.
+const headers = [...document.querySelectorAll('.bd-header')]
+  .filter(h => visible(h) && h.getBoundingClientRect().height > 0)
+  .filter(h => [...h.querySelectorAll('*')].filter(visible).every(
+    el => el.closest('.search-button-field, .search-button')
+          || !(el.matches('a, img, svg, input') || [...el.childNodes].some(
+            n => n.nodeType === Node.TEXT_NODE && n.textContent.trim()))))
+  .map(h => `${Math.round(h.getBoundingClientRect().height)} px high`);
+const searchBoxes = [...document.querySelectorAll('.search-button-field, form.bd-search')]
+  .filter(b => visible(b) && b.getBoundingClientRect().width > 0)
+  .map(b => (b.closest('header, .bd-sidebar-primary, .bd-header-article') || b).className
+    .split(' ')[0]);
 const brokenImages = [...document.images]
   .filter(i => i.complete && i.naturalWidth === 0).map(i => i.src.slice(0, 80));
-return {rawTex, untypeset, errors, wideEquations, clippedOutputs, splitStreams, shrunkFigures,
-        danglingColons, brokenImages,
+return {rawTex, untypeset, errors, wideEquations, clippedOutputs, wideCode, splitStreams,
+        shrunkFigures, danglingColons, brokenImages, headers, searchBoxes,
         title: (article.querySelector('h1') || {textContent: ''}).textContent.trim()};
 """
 
@@ -201,7 +225,10 @@ return {rawTex, untypeset, errors, wideEquations, clippedOutputs, splitStreams, 
 # outermost boxes that stick out, and the innermost blocks whose text spills out of them (a
 # long word in a title); those inside a box that scrolls or clips (a code block, a display
 # equation) and fixed ones (the hidden side panels) cannot widen the page. Also the tables that
-# scroll sideways.
+# scroll sideways; inline maths cut off by a box that clips it or by the column's edge (inline
+# maths in a box that scrolls can be read); display equations whose number sits beside or over
+# an equation that does not fit (the number then stands where the hidden part goes on); and the
+# figures' natural and shown widths.
 AT_PHONE_WIDTH = """
 const width = document.documentElement.clientWidth;
 const clips = style => style.overflowX !== 'visible' && style.display !== 'inline';
@@ -232,7 +259,45 @@ const culprits = [...boxes, ...texts].map(el => `${describe(el)} (reaches `
 const scrollingTables = [...document.querySelectorAll('article table')]
   .filter(t => [t, t.parentElement].some(box => box.scrollWidth > box.clientWidth + 1))
   .map(t => `${describe(t)} (${t.scrollWidth} px in ${t.parentElement.clientWidth} px)`);
-return {scrollWidth: document.documentElement.scrollWidth, width, culprits, scrollingTables};
+const article = document.querySelector('article.bd-article') || document.body;
+const visible = el => el.checkVisibility ? el.checkVisibility() : el.getClientRects().length > 0;
+const column = article.getBoundingClientRect(), padding = getComputedStyle(article);
+const [left, right] = [column.left + parseFloat(padding.paddingLeft),
+                       column.right - parseFloat(padding.paddingRight)];
+const clippedMaths = m => {
+  const parts = [...m.getClientRects()];
+  const beyond = (l, r) => parts.some(part => part.right > r + 1 || part.left < l - 1);
+  for (let box = m.parentElement; box && box !== article; box = box.parentElement) {
+    const overflow = getComputedStyle(box).overflowX, b = box.getBoundingClientRect();
+    if (overflow === 'auto' || overflow === 'scroll') return false;
+    if ((overflow === 'hidden' || overflow === 'clip') && beyond(b.left, b.right)) return true;
+  }
+  return beyond(left, right);
+};
+const reach = m => Math.round(Math.max(...[...m.getClientRects()].map(part => part.right)));
+const clippedInlineMaths = [...article.querySelectorAll('mjx-container:not([display="true"])')]
+  .filter(m => visible(m) && clippedMaths(m))
+  .map(m => `${m.textContent.slice(0, 60)} (reaches ${reach(m)} px; the column ends at `
+            + `${Math.round(right)} px)`);
+const equations = [...article.querySelectorAll('div.math')].filter(visible).map(d => {
+  const m = d.querySelector('mjx-container'), number = d.querySelector('.eqno');
+  const cut = m.scrollWidth > m.clientWidth + 1;
+  let crowded = false;
+  if (number) {
+    const [e, n] = [m, number].map(el => el.getBoundingClientRect());
+    const sameLine = n.top < e.bottom - 1 && n.bottom > e.top + 1;
+    crowded = sameLine && (cut || (n.left < e.right - 1 && n.right > e.left + 1));
+  }
+  return {cut, crowded, text: (number ? number.textContent.replace('#', '').trim() + ' ' : '')
+          + `"${m.textContent.slice(0, 40)}" (${m.scrollWidth} px in ${m.clientWidth} px)`};
+});
+const figures = [...article.querySelectorAll('.cell_output img')]
+  .filter(i => visible(i) && i.naturalWidth && i.clientWidth)
+  .map(i => ({src: i.currentSrc || i.src, natural: i.naturalWidth, shown: i.clientWidth}));
+return {scrollWidth: document.documentElement.scrollWidth, width, culprits, scrollingTables,
+        clippedInlineMaths, equations: equations.length,
+        cutEquations: equations.filter(e => e.cut).length,
+        crowdedNumbers: equations.filter(e => e.crowded).map(e => e.text), figures};
 """
 
 
@@ -277,7 +342,7 @@ def _inspect(driver, url: str, name: str) -> PageReport:
     for log in ("performance", "browser"):
         driver.get_log(log)  # forget earlier pages
     driver.get(url)
-    driver.execute_async_script(OPEN_EVERYTHING)
+    driver.execute_async_script(OPEN_EVERYTHING, NAMES)
     found = driver.execute_script(FAULTS_AT_WIDE)
     report = PageReport(title=found.pop("title"), faults=found)
     _full_page_screenshot(driver, SCREENSHOTS / f"{name}_{WIDE}.png")
@@ -371,6 +436,70 @@ def test_no_sideways_scroll_at_390px(pages, page):
 
 
 @pytest.mark.parametrize("page", PAGES)
+def test_no_empty_header_and_one_search_box_at_1280px(pages, page):
+    faults = pages(page).faults
+    boxes = faults["searchBoxes"]
+    _no_faults(page, {"a header bar holding only a search box": faults["headers"],
+                      "search boxes (one is enough)": boxes if len(boxes) > 1 else []})
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_code_fits_its_column_at_1280px(pages, page):
+    _no_faults(page, {"code cells that scroll sideways": pages(page).faults["wideCode"]})
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_maths_is_whole_and_numbers_stand_apart_at_390px(pages, page):
+    phone = pages(page).phone
+    _no_faults(page, {
+        "inline maths cut off": phone["clippedInlineMaths"],
+        "equation numbers beside or over an equation that does not fit":
+            phone["crowdedNumbers"]})
+
+
+# A figure's text: matplotlib's default size (its ticks and labels), in pixels of the figure's
+# PNG at the resolution it was saved with, scaled as the figure is shown.
+FIGURE_TEXT_PT = 10  # matplotlib.rcParams["font.size"]
+MIN_FIGURE_TEXT_PX = 9
+
+
+def _figure_dpi(src: str) -> float | None:
+    """The resolution a shown image was saved with (matplotlib records it), or None."""
+    from PIL import Image
+
+    if src.startswith("data:"):
+        data = base64.b64decode(src.partition(",")[2])
+    else:
+        path = HTML / urlparse(src).path.lstrip("/")
+        if not path.is_file():
+            return None
+        data = path.read_bytes()
+    with Image.open(io.BytesIO(data)) as image:
+        dpi = image.info.get("dpi")
+    return float(dpi[0]) if dpi else None
+
+
+def figure_text_sizes(figures: list[dict]) -> list[tuple[float, str]]:
+    """(text size in CSS pixels, description) for each figure saved with a resolution."""
+    sizes = []
+    for figure in figures:
+        dpi = _figure_dpi(figure["src"])
+        if dpi:
+            size = FIGURE_TEXT_PT * dpi / 72 * figure["shown"] / figure["natural"]
+            name = figure["src"].rsplit("/", 1)[-1][:40]
+            sizes.append((size, f"{name}: {figure['natural']} px shown at {figure['shown']} px, "
+                                f"its {FIGURE_TEXT_PT}-point text at {size:.1f} px"))
+    return sizes
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_figure_text_stays_readable_at_390px(pages, page):
+    small = [text for size, text in figure_text_sizes(pages(page).phone["figures"])
+             if size < MIN_FIGURE_TEXT_PX]
+    _no_faults(page, {f"figures whose text is below {MIN_FIGURE_TEXT_PX} px": small})
+
+
+@pytest.mark.parametrize("page", PAGES)
 def test_no_sentence_ends_in_a_colon_before_nothing(pages, page):
     _no_faults(page, {"a colon introduces nothing": pages(page).faults["danglingColons"]})
 
@@ -411,24 +540,28 @@ def _page_showing(marker: str, without: str | None = None) -> str:
 
 
 # The latent explorers: the chapters' trained models run in the page by ONNX Runtime Web. What
-# the page decodes and encodes is compared with PyTorch's networks, loaded from the checkpoints
-# that the build keeps beside the published ONNX files (book/_ext/browser_models.py).
+# the page decodes and encodes is compared with the same model files run here by ONNX Runtime
+# (tests/test_export.py checks that such files compute what the PyTorch models compute). The
+# explorer's names (classes, and the properties its script sets) come from their one source,
+# vae_helpers.widgets.PAGE, and reach each script below as its first argument `c`.
 EXPLORERS = ["latent_space", "conditional", "convolutional"]
 TOLERANCE = 1e-4  # largest absolute difference allowed, in pixels' gray levels and codes
 
 EXPLORER_READY = """
-const done = arguments[arguments.length - 1];
-const root = document.querySelector('.vae-latent-explorer');
-(root.vaeReady || Promise.resolve()).then(() => done(root.vaeExplorer && root.vaeExplorer.failed));
+const [c, done] = arguments;
+const root = document.querySelector('.' + c.root);
+(root[c.ready] || Promise.resolve()).then(() => done({
+  failed: root[c.state] ? root[c.state].failed : 'no state',
+  config: JSON.parse(root.querySelector('.' + c.config).textContent)}));
 """
 
 # Sets the sliders (and the digit selector) as a reader would, each z in turn, and reads back
 # what the page decoded for the digit it shows.
 DECODE_AT = """
-const [zs, digits, done] = arguments;
-const root = document.querySelector('.vae-latent-explorer'), hooks = root.vaeExplorer;
-const sliders = ['z1', 'z2'].map(name => root.querySelector('.explorer-' + name));
-const select = root.querySelector('.explorer-digit-select');
+const [c, zs, digits, done] = arguments;
+const root = document.querySelector('.' + c.root), hooks = root[c.state];
+const sliders = [c.z1, c.z2].map(name => root.querySelector('.' + name));
+const select = root.querySelector('.' + c['digit-select']);
 (async () => {
   const shown = [];
   for (const digit of digits) {
@@ -444,71 +577,94 @@ const select = root.querySelector('.explorer-digit-select');
 """
 
 SETTLE = """
-const done = arguments[arguments.length - 1];
-const hooks = document.querySelector('.vae-latent-explorer').vaeExplorer;
+const [c, done] = arguments;
+const hooks = document.querySelector('.' + c.root)[c.state];
 hooks.idle().then(() => done({last: hooks.last, encoding: hooks.encoding, strip: hooks.strip}));
 """
 
 VIEW = """
-const root = document.querySelector('.vae-latent-explorer');
-const marker = root.querySelector('.explorer-marker');
+const [c] = arguments;
+const root = document.querySelector('.' + c.root);
+const marker = root.querySelector('.' + c.marker);
 return {marker: [marker.style.left, marker.style.top],
-        digit: root.querySelector('.explorer-decoded').toDataURL(),
-        ellipse: !root.querySelector('.explorer-ellipse').hidden,
-        strip: root.querySelectorAll('.explorer-strip canvas').length};
+        digit: root.querySelector('.' + c.decoded).toDataURL(),
+        ellipse: !root.querySelector('.' + c.ellipse).hidden,
+        strip: root.querySelectorAll('.' + c.strip + ' canvas').length};
 """
 
 
-def _open_explorer(browser, server: str, name: str):
-    """Load the page with the explorer ``name`` at 1280 px and wait until its model runs;
-    returns the page and the explorer element."""
-    page = _page_showing(f'data-name="{name}"')
-    browser.set_window_size(WIDE, 1000)
+def _css(part: str) -> str:
+    """The CSS selector of an explorer's ``part``."""
+    return "." + PAGE["classes"][part]
+
+
+def _explorer_page(name: str) -> str:
+    """The notebook page that shows the explorer of the model exported as ``name``."""
+    return _page_showing(f'"{MODEL_FOLDER}/{name}_encoder.onnx"')
+
+
+class _PageModel:
+    """The model files an explorer page runs, run here by ONNX Runtime (CPU)."""
+
+    def __init__(self, page: str, config: dict) -> None:
+        try:
+            import onnxruntime
+        except ImportError:
+            _unavailable("onnxruntime is missing: pip install -r requirements.txt")
+        folder = (HTML / page).parent
+        self.sessions = {part: onnxruntime.InferenceSession(
+            str(folder / config[part]), providers=["CPUExecutionProvider"])
+            for part in ("encoder", "decoder")}
+        self.conditional, self.digits = config["conditional"], config["digits"]
+
+    def _label(self, n: int, digit: int) -> dict:
+        return {"y": np.full(n, digit, dtype=np.int64)} if self.conditional else {}
+
+    def decode(self, zs, digit: int = 0) -> np.ndarray:
+        z = np.asarray(zs, dtype=np.float32)
+        return self.sessions["decoder"].run(["pixels"], {"z": z, **self._label(len(z), digit)})[0]
+
+    def encode(self, x, digit: int = 0) -> tuple[np.ndarray, np.ndarray]:
+        x = np.asarray(x, dtype=np.float32)
+        return tuple(self.sessions["encoder"].run(["mu", "log_var"],
+                                                  {"x": x, **self._label(len(x), digit)}))
+
+
+def _open_explorer(browser, server: str, name: str, width: int = WIDE):
+    """Load the page with the explorer ``name`` at ``width`` and wait until its model runs;
+    returns the page, the explorer element and the model files it runs."""
+    page = _explorer_page(name)
+    browser.set_window_size(width, 1000 if width == WIDE else 844)
     browser.get(f"{server}/{page}.html")
-    explorer = browser.find_element("css selector", ".vae-latent-explorer")
-    failed = browser.execute_async_script(EXPLORER_READY)
-    assert failed is None, f"{page}: the explorer did not start: {failed}"
+    explorer = browser.find_element("css selector", _css("root"))
+    ready = browser.execute_async_script(EXPLORER_READY, NAMES)
+    assert ready["failed"] is None, f"{page}: the explorer did not start: {ready['failed']}"
     browser.execute_script("arguments[0].scrollIntoView();", explorer)
-    return page, explorer
-
-
-def _pytorch_model(page: str, name: str):
-    """The model the page runs, as PyTorch, from the checkpoint exported with its ONNX files."""
-    from vae_helpers import load_checkpoint
-
-    path = ROOT / "_build" / "browser_models" / Path(page).parent / f"{name}.pt"
-    if not path.is_file():
-        pytest.fail(f"{path} is missing: the build keeps it beside the explorer's ONNX files")
-    return load_checkpoint(path)[0].eval()
+    return page, explorer, _PageModel(page, ready["config"])
 
 
 def _max_difference(got, expected) -> float:
-    import torch
-
-    return (torch.tensor(got, dtype=torch.float32) - expected.float()).abs().max().item()
+    return float(np.abs(np.asarray(got, dtype=np.float32) - np.asarray(expected)).max())
 
 
 @pytest.mark.parametrize("name", EXPLORERS)
-def test_the_page_decodes_as_pytorch_does(server, browser, name):
+def test_the_page_decodes_as_its_model_files_do(server, browser, name):
     import torch
 
-    page, _ = _open_explorer(browser, server, name)
-    model = _pytorch_model(page, name)
+    page, _, model = _open_explorer(browser, server, name)
     generator = torch.Generator().manual_seed(0)
     zs = (torch.rand(20, 2, generator=generator) * 6 - 3).tolist()
-    digits = list(range(model.n_classes)) if model.conditional else [0]
-    shown = browser.execute_async_script(DECODE_AT, zs, digits)
+    digits = model.digits if model.conditional else [0]
+    shown = browser.execute_async_script(DECODE_AT, NAMES, zs, digits)
     assert isinstance(shown, list), shown
     assert len(shown) == len(zs) * len(digits)
     worst = 0.0
     for k, decoded in enumerate(shown):
         digit, z = digits[k // len(zs)], zs[k % len(zs)]
         assert decoded["z"] == pytest.approx(z, abs=1e-6) and decoded["digit"] == digit
-        with torch.no_grad():
-            expected = model.probabilities(torch.tensor([decoded["z"]]),
-                                           *model.given(torch.tensor([digit])))[0]
+        expected = model.decode([decoded["z"]], digit)[0]
         worst = max(worst, _max_difference(decoded["pixels"], expected))
-    assert worst <= TOLERANCE, f"{page}: pixels differ from PyTorch's by up to {worst:.2e}"
+    assert worst <= TOLERANCE, f"{page}: pixels differ from ONNX Runtime's by up to {worst:.2e}"
 
 
 def _stroke(browser, pad, points: list[tuple[int, int]], touch: bool = False) -> None:
@@ -531,24 +687,21 @@ def _stroke(browser, pad, points: list[tuple[int, int]], touch: bool = False) ->
 
 
 @pytest.mark.parametrize("name", EXPLORERS)
-def test_a_digit_drawn_on_the_pad_is_encoded_as_pytorch_does(server, browser, name):
-    import torch
-
-    page, explorer = _open_explorer(browser, server, name)
-    model = _pytorch_model(page, name)
-    before = browser.execute_script(VIEW)
+def test_a_digit_drawn_on_the_pad_is_encoded_as_its_model_files_do(server, browser, name):
+    page, explorer, model = _open_explorer(browser, server, name)
+    before = browser.execute_script(VIEW, NAMES)
     explorer.screenshot(str(SCREENSHOTS / f"explorer_{name}_before_drawing.png"))
-    pad = explorer.find_element("css selector", ".explorer-pad")
+    pad = explorer.find_element("css selector", _css("pad"))
     browser.execute_script("arguments[0].scrollIntoView({block: 'center'});", pad)
     # A seven: the bar, then the stem; on the conditional page with its label selected, and
     # drawn with a finger there.
     if model.conditional:
         browser.execute_script(
-            "const s = arguments[0].querySelector('.explorer-digit-select');"
-            "s.value = '7'; s.dispatchEvent(new Event('change'));", explorer)
+            "const s = arguments[0].querySelector(arguments[1]);"
+            "s.value = '7'; s.dispatchEvent(new Event('change'));", explorer, _css("digit-select"))
     _stroke(browser, pad, [(-55, -65), (55, -65), (-5, 70)], touch=model.conditional)
-    settled = browser.execute_async_script(SETTLE)
-    after = browser.execute_script(VIEW)
+    settled = browser.execute_async_script(SETTLE, NAMES)
+    after = browser.execute_script(VIEW, NAMES)
     # Scrolled down to it as before: the theme's header shows while one scrolls up.
     browser.execute_script("window.scrollTo(0, 0); arguments[0].scrollIntoView();", explorer)
     explorer.screenshot(str(SCREENSHOTS / f"explorer_{name}_after_drawing.png"))
@@ -557,86 +710,186 @@ def test_a_digit_drawn_on_the_pad_is_encoded_as_pytorch_does(server, browser, na
     assert encoding is not None, f"{page}: the stroke was not encoded"
     assert after["marker"] != before["marker"], "the marker stayed where it was"
     assert after["ellipse"], "no ellipse for the drawn digit's sigma"
-    x = torch.tensor([encoding["input"]])
+    x = np.asarray([encoding["input"]], dtype=np.float32)
     assert x.shape == (1, 784) and 0 <= x.min() and x.max() <= 1 and x.sum() > 10
-    label = (torch.tensor([encoding["digit"]]),) if model.conditional else ()
-    with torch.no_grad():
-        mu, log_var = model.encode(x, *label)
-        reconstruction = model.probabilities(mu, *label)[0]
+    digit = encoding["digit"] if model.conditional else 0
+    mu, log_var = model.encode(x, digit)
+    reconstruction = model.decode(mu, digit)[0]
     assert settled["last"]["z"] == pytest.approx(encoding["mu"], abs=1e-6)  # the marker's z is mu
     for what, got, expected in (("mu", encoding["mu"], mu[0]),
                                 ("log_var", encoding["logVar"], log_var[0]),
                                 ("reconstruction", encoding["pixels"], reconstruction)):
         worst = _max_difference(got, expected)
-        assert worst <= TOLERANCE, f"{page}: {what} differs from PyTorch's by up to {worst:.2e}"
+        assert worst <= TOLERANCE, f"{page}: {what} differs from ONNX Runtime's by {worst:.2e}"
 
 
 def test_slider_and_marker_change_the_digit_and_the_strip_has_the_images_asked(server, browser):
     from selenium.webdriver.common.action_chains import ActionChains
 
-    page, explorer = _open_explorer(browser, server, "latent_space")
-    model = _pytorch_model(page, "latent_space")
-    start = browser.execute_script(VIEW)
+    page, explorer, model = _open_explorer(browser, server, "latent_space")
+    start = browser.execute_script(VIEW, NAMES)
     center = "arguments[0].scrollIntoView({block: 'center'});"
-    slider = explorer.find_element("css selector", ".explorer-z1")
+    slider = explorer.find_element("css selector", _css("z1"))
     browser.execute_script(center, slider)
     ActionChains(browser).move_to_element_with_offset(slider, slider.size["width"] // 3, 0) \
         .click().perform()
-    moved = browser.execute_async_script(SETTLE)
-    after_slider = browser.execute_script(VIEW)
+    moved = browser.execute_async_script(SETTLE, NAMES)
+    after_slider = browser.execute_script(VIEW, NAMES)
     assert moved["last"]["z"][0] > 0.5, moved["last"]["z"]
     assert after_slider["digit"] != start["digit"] and after_slider["marker"] != start["marker"]
 
-    latent_map = explorer.find_element("css selector", ".explorer-map")
+    latent_map = explorer.find_element("css selector", _css("map"))
     browser.execute_script(center, latent_map)
     dx, dy = browser.execute_script(  # the marker's center, from the map's center
         "const [m, r] = [arguments[0], arguments[0].parentElement].map("
         "  e => e.getBoundingClientRect());"
         "return [Math.round(m.x + m.width / 2 - r.x - r.width / 2),"
         "        Math.round(m.y + m.height / 2 - r.y - r.height / 2)];",
-        explorer.find_element("css selector", ".explorer-marker"))
+        explorer.find_element("css selector", _css("marker")))
     ActionChains(browser).move_to_element_with_offset(latent_map, dx, dy).click_and_hold() \
         .move_by_offset(-40, 30).move_by_offset(-40, 30).release().perform()
-    dragged = browser.execute_async_script(SETTLE)
-    after_drag = browser.execute_script(VIEW)
+    dragged = browser.execute_async_script(SETTLE, NAMES)
+    after_drag = browser.execute_script(VIEW, NAMES)
     assert dragged["last"]["z"][0] < moved["last"]["z"][0] - 0.5
     assert dragged["last"]["z"][1] < moved["last"]["z"][1] - 0.5
     assert after_drag["digit"] != after_slider["digit"]
 
-    steps = explorer.find_element("css selector", ".explorer-steps")
+    steps = explorer.find_element("css selector", _css("steps"))
     steps.clear()
     steps.send_keys("5")
     browser.execute_script(
-        "const root = arguments[0];"
-        "root.querySelector('.explorer-from').value = 'test1';"
-        "root.querySelector('.explorer-to').value = 'marker';", explorer)
-    explorer.find_element("css selector", ".explorer-interpolate").click()
-    strip = browser.execute_async_script(SETTLE)["strip"]
-    assert browser.execute_script(VIEW)["strip"] == 5 and len(strip["zs"]) == 5
+        "const [root, from, to] = arguments;"
+        "root.querySelector(from).value = 'test1'; root.querySelector(to).value = 'marker';",
+        explorer, _css("from"), _css("to"))
+    explorer.find_element("css selector", _css("interpolate")).click()
+    strip = browser.execute_async_script(SETTLE, NAMES)["strip"]
+    assert browser.execute_script(VIEW, NAMES)["strip"] == 5 and len(strip["zs"]) == 5
     assert strip["zs"][-1] == pytest.approx(dragged["last"]["z"], abs=1e-6)
-    import torch
-
-    with torch.no_grad():
-        expected = model.probabilities(torch.tensor(strip["zs"])).flatten()
+    expected = model.decode(strip["zs"]).flatten()
     assert _max_difference(strip["pixels"], expected) <= TOLERANCE
     browser.save_screenshot(str(SCREENSHOTS / "latent_explorer_moved.png"))
 
 
+# The legend's colors, and how many of the map's pixels show each (within a small distance, as
+# the points' edges are blended into the white background).
+LEGEND = """
+const [c, done] = arguments;
+const root = document.querySelector('.' + c.root);
+const legend = root.querySelector('.' + c.legend);
+if (!legend) return done(null);
+const items = [...legend.querySelectorAll(':scope > span')].map(item => ({
+  text: item.textContent.trim(),
+  color: getComputedStyle(item.querySelector('span')).backgroundColor
+    .match(/\\d+/g).slice(0, 3).map(Number)}));
+const picture = root.querySelector('.' + c.map + ' img');
+const canvas = document.createElement('canvas');
+canvas.width = picture.naturalWidth; canvas.height = picture.naturalHeight;
+const context = canvas.getContext('2d');
+context.drawImage(picture, 0, 0);
+const pixels = context.getImageData(0, 0, canvas.width, canvas.height).data;
+const counts = items.map(({color}) => {
+  let n = 0;
+  for (let i = 0; i < pixels.length; i += 4) {
+    if (color.every((v, k) => Math.abs(v - pixels[i + k]) <= 12)) n++;
+  }
+  return n;
+});
+const [l, p] = [legend, picture].map(e => e.getBoundingClientRect());
+done({items, counts, shown: legend.checkVisibility(),
+      below: l.top >= p.bottom - 1 || l.left >= p.right - 1});
+"""
+
+
+@pytest.mark.parametrize("name", EXPLORERS)
+def test_the_latent_map_has_a_legend_of_its_colors(server, browser, name):
+    page, _, _ = _open_explorer(browser, server, name)
+    legend = browser.execute_async_script(LEGEND, NAMES)
+    assert legend is not None, f"{page}: the latent map has no legend"
+    assert legend["shown"] and legend["below"], f"{page}: the legend is hidden or over the map"
+    assert [item["text"] for item in legend["items"]] == [str(d) for d in range(10)]
+    assert len({tuple(item["color"]) for item in legend["items"]}) == 10, legend["items"]
+    # Each digit's color is on the map: the legend describes this picture's points.
+    assert min(legend["counts"]) >= 20, dict(zip(range(10), legend["counts"]))
+
+
+# On a phone the theme shows its "back to top" button (fixed, near the window's bottom) while
+# one scrolls up. For each place of the drawing pad in the window, reached by scrolling up:
+# whether the button is shown over the pad, and where.
+BACK_TO_TOP = """
+const [c, offset, done] = arguments;
+const pad = document.querySelector('.' + c.root + ' .' + c.pad);
+const frames = () => new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r)));
+const wait = ms => new Promise(r => setTimeout(r, ms));
+(async () => {
+  const top = pad.getBoundingClientRect().top + window.scrollY;
+  window.scrollTo(0, top - offset + 200);  // below, then up: the button shows
+  await wait(100); await frames();
+  window.scrollTo(0, top - offset);
+  await wait(100); await frames();
+  const button = document.getElementById('pst-back-to-top');
+  if (!button) return {button: null};
+  const [b, p] = [button, pad].map(e => e.getBoundingClientRect());
+  const shown = button.checkVisibility() && b.width > 0;
+  const over = shown && b.left < p.right && b.right > p.left
+               && b.top < p.bottom && b.bottom > p.top;
+  return {button: true, shown, over, rect: [b.left, b.top, b.width, b.height].map(Math.round)};
+})().then(done);
+"""
+
+
+def test_the_back_to_top_button_never_covers_the_drawing_pad_on_a_phone(server, browser):
+    page, _, _ = _open_explorer(browser, server, "latent_space", width=PHONE)
+    try:
+        height = browser.execute_script("return window.innerHeight;")
+        found = {offset: browser.execute_async_script(BACK_TO_TOP, NAMES, offset)
+                 for offset in range(0, height, 50)}
+        assert any(place["button"] for place in found.values()), "the theme has no such button"
+        over = {offset: place["rect"] for offset, place in found.items() if place["over"]}
+        assert not over, f"{page}: the button covers the pad with the pad's top at: {over}"
+        # Away from the pad (above or below it), the button still shows.
+        away = [browser.execute_async_script(BACK_TO_TOP, NAMES, offset)
+                for offset in (-1200, height + 800)]
+        assert any(place["shown"] for place in away), away
+        browser.execute_async_script(BACK_TO_TOP, NAMES, height - 250)
+        browser.save_screenshot(str(SCREENSHOTS / f"explorer_pad_{PHONE}.png"))
+    finally:
+        browser.set_window_size(WIDE, 1000)
+
+
 def test_without_webassembly_the_explorer_keeps_a_picture_and_says_why(server, browser):
-    page = _page_showing('data-name="latent_space"')
+    page = _explorer_page("latent_space")
     script = browser.execute_cdp_cmd("Page.addScriptToEvaluateOnNewDocument",
                                      {"source": "delete window.WebAssembly;"})
     try:
         browser.get(f"{server}/{page}.html")
-        explorer = browser.find_element("css selector", ".vae-latent-explorer")
-        fallback = explorer.find_element("css selector", ".explorer-fallback")
+        explorer = browser.find_element("css selector", _css("root"))
+        fallback = explorer.find_element("css selector", _css("fallback"))
         assert fallback.is_displayed()
-        assert "WebAssembly" in fallback.text
-        assert not explorer.find_element("css selector", ".explorer-live").is_displayed()
+        assert "WebAssembly" in fallback.text and "http.server" not in fallback.text
+        assert not explorer.find_element("css selector", _css("live")).is_displayed()
         image = fallback.find_element("css selector", "img")
         assert browser.execute_script("return arguments[0].naturalWidth;", image) > 0
     finally:
         browser.execute_cdp_cmd("Page.removeScriptToEvaluateOnNewDocument", script)
+
+
+def test_opened_as_a_file_the_explorer_says_to_serve_the_folder(browser):
+    """Over file:// the browser blocks ONNX Runtime's module: the page says to serve the book
+    (the README's command) instead of blaming WebAssembly, and tries nothing that fails."""
+    page = _explorer_page("latent_space")
+    browser.get_log("browser")
+    browser.get((HTML / f"{page}.html").as_uri())
+    explorer = browser.find_element("css selector", _css("root"))
+    ready = browser.execute_async_script(EXPLORER_READY, NAMES)
+    fallback = explorer.find_element("css selector", _css("fallback"))
+    assert fallback.is_displayed() and ready["failed"]
+    assert "python -m http.server -d _build/html" in fallback.text, fallback.text
+    assert "WebAssembly" not in fallback.text
+    assert not explorer.find_element("css selector", _css("live")).is_displayed()
+    image = fallback.find_element("css selector", "img")
+    assert browser.execute_script("return arguments[0].naturalWidth;", image) > 0
+    errors = [e["message"] for e in browser.get_log("browser") if e["level"] == "SEVERE"]
+    assert not [e for e in errors if "onnxruntime" in e or "latent explorer" in e], errors
 
 
 def test_solutions_are_hidden_behind_a_toggle(server, browser):

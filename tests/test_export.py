@@ -65,3 +65,18 @@ def test_export_rejects_bad_arguments(tmp_path):
     for name in ("", "../vae", "my model", None):
         with pytest.raises(ValueError, match="name must be letters"):
             export_onnx(VAE(nh=8), tmp_path, name)
+
+
+def test_export_hides_its_own_warnings_only(tmp_path):
+    import warnings
+
+    class Noisy(VAE):
+        def probabilities(self, z, *label):
+            warnings.warn("a warning of the model's own", UserWarning, stacklevel=2)
+            return super().probabilities(z, *label)
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the tracer's and the exporter's warnings stay hidden
+        export_onnx(VAE(nh=8), tmp_path, "quiet")
+    with pytest.warns(UserWarning, match="a warning of the model's own"):
+        export_onnx(Noisy(nh=8), tmp_path, "noisy")

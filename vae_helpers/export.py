@@ -20,6 +20,10 @@ from torch import nn
 
 from .model import LatentVariableModel
 
+# What the legacy exporter says of itself (torch 2.9+).
+_EXPORTER_DEPRECATION = ("You are using the legacy TorchScript-based ONNX export",
+                         "The feature will be removed")
+
 
 class _Encoder(nn.Module):
     def __init__(self, model: LatentVariableModel) -> None:
@@ -43,6 +47,7 @@ def export_onnx(
     model: LatentVariableModel, folder: str | os.PathLike, name: str
 ) -> dict[str, Path]:
     """Write ``model``'s encoder and decoder to ``folder`` as ONNX; returns their paths.
+    Chapter 7 uses it through ``LatentExplorer.static_html``, to run the model in its page.
 
     Inputs are named ``x``, ``z`` and, for a conditional model, ``y``; outputs ``mu``,
     ``log_var`` and ``pixels``. ``name`` is a file-name stem: letters, digits, ``_`` and ``-``.
@@ -67,8 +72,12 @@ def export_onnx(
         paths[part] = folder / f"{name}_{part}.onnx"
         with warnings.catch_warnings(), torch.no_grad():
             # The tracer warns about the models' argument checks, which it records as constants
-            # (they hold for every input of the declared shapes), and about its own deprecation.
-            warnings.simplefilter("ignore")
+            # (they hold for every input of the declared shapes), and about its own deprecation:
+            # those warnings only, any other still shows.
+            warnings.filterwarnings("ignore", category=torch.jit.TracerWarning,
+                                    module=r"vae_helpers\.")
+            for message in _EXPORTER_DEPRECATION:
+                warnings.filterwarnings("ignore", message=message, category=DeprecationWarning)
             torch.onnx.export(network, (first, *label), paths[part], dynamo=False,
                               input_names=inputs + label_names, output_names=outputs,
                               dynamic_axes={n: batch for n in names})

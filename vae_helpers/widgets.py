@@ -5,7 +5,10 @@ and the latent map with the current z marked) that work in Jupyter and Colab. ``
 exports the model's encoder and decoder as ONNX files and returns the HTML of an explorer that
 runs them in the web page with ONNX Runtime Web (``book/_static/latent_explorer.js``): continuous
 sliders, a draggable marker, a drawing pad whose digit the encoder places on the map, and
-interpolation. For a conditional model both add a digit selector.
+interpolation. For a conditional model both add a digit selector. Both show the map's legend.
+
+``PAGE`` is the page part's contract, the one place its names live: the classes of its
+elements and the properties the page script sets on the explorer element.
 """
 
 from __future__ import annotations
@@ -18,9 +21,9 @@ from pathlib import Path
 
 import matplotlib.pyplot as plt
 import torch
+from matplotlib.colors import to_hex
 from PIL import Image, ImageDraw
 
-from .checkpoints import save_checkpoint
 from .data import IMAGE_SIDE, MNIST, check_images
 from .errors import check_integers, check_numbers
 from .export import export_onnx
@@ -34,10 +37,44 @@ DIGIT_SCALE = 6
 MAP_AXES = (0.16, 0.14, 0.8, 0.8)
 # Where static_html writes the ONNX files, relative to the notebook (and so to its page).
 MODEL_FOLDER = "browser_models"
+# The contract between static_html's HTML, the page script (book/_static/latent_explorer.js),
+# its styles (book/_static/book.css), the book's browser_models extension and the tests.
+# "classes": each element's role -> its class. static_html writes the HTML with them and copies
+# them into the explorer's settings, where the script reads them: the script knows only the
+# root's class. "properties": what the script sets on the root element, a promise settled once
+# the model runs or fails ("ready") and a small state object, replaced, never grown ("state":
+# "failed", the last decoded view "last", the drawn digit's "encoding", the "strip", the time of
+# the "firstImageMs" and of the "lastDecodeMs", a count of "decodes", and "idle()", a promise
+# for the end of the queued work), which the tests and benchmarks/browser_explorer.py read.
+PAGE = {
+    "classes": {
+        "root": "vae-latent-explorer", "config": "explorer-config",
+        # Shown until the model runs: a picture of decoded codes and why it stands in: no
+        # WebAssembly or scripts ("why"), or a page opened as a file ("served").
+        "fallback": "explorer-fallback", "why": "explorer-why", "served": "explorer-served",
+        "live": "explorer-live", "row": "explorer-row", "controls": "explorer-controls",
+        "map": "explorer-map", "marker": "explorer-marker", "ellipse": "explorer-ellipse",
+        "legend": "explorer-legend", "decoded": "explorer-decoded",
+        "z1": "explorer-z1", "z1-value": "explorer-z1-value",
+        "z2": "explorer-z2", "z2-value": "explorer-z2-value",
+        "digit-select": "explorer-digit-select",
+        "pad": "explorer-pad", "clear": "explorer-clear", "input": "explorer-input",
+        "reconstruction": "explorer-reconstruction", "encoding": "explorer-encoding",
+        "interpolation": "explorer-interpolation", "from": "explorer-from", "to": "explorer-to",
+        "steps": "explorer-steps", "interpolate": "explorer-interpolate",
+        "strip": "explorer-strip", "status": "explorer-status",
+        # On the page's <html> element while a map or a drawing pad, which take drags and
+        # strokes, is on screen: the theme's "back to top" button, which floats over the page,
+        # stays hidden then (book.css).
+        "touch-on-screen": "vae-explorer-touch-on-screen",
+    },
+    "properties": {"ready": "vaeReady", "state": "vaeExplorer"},
+}
 
 
 class LatentExplorer:
-    """Sliders over the 2-D latent plane [-limit, limit]^2 of a trained ``model``."""
+    """Sliders over the 2-D latent plane [-limit, limit]^2 of a trained ``model``, taught in
+    chapter 7 (used again in chapters 9 and 10)."""
 
     def __init__(self, model: LatentVariableModel, data: MNIST | None = None, limit: float = 3.0,
                  n_points: int = 3000) -> None:
@@ -58,14 +95,30 @@ class LatentExplorer:
         ax = fig.add_axes(MAP_AXES)
         ax.axhline(0, color="0.85", lw=0.8)
         ax.axvline(0, color="0.85", lw=0.8)
+        self.legend = []  # (digit, color) of the map's points
         if data is not None:
-            scatter_codes(ax, self.model, data, n_points, size=2)
+            points = scatter_codes(ax, self.model, data, n_points, size=2)
+            self.legend = [(int(d), to_hex(points.to_rgba(d)))
+                           for d in sorted(set(points.get_array().tolist()))]
         ax.set_xlim(-self.limit, self.limit)
         ax.set_ylim(-self.limit, self.limit)
         ax.set_xlabel("$z_1$", fontsize=8, labelpad=1)
         ax.set_ylabel("$z_2$", fontsize=8, labelpad=1)
         ax.tick_params(labelsize=7, length=2, pad=1)
         return figure_png(fig, dpi=MAP_PIXELS / 3)
+
+    def legend_html(self) -> str:
+        """The map's legend: a colored dot and its digit for each digit on the map ("" without
+        data). Styled inline, so that it reads the same in a notebook and in the book."""
+        if not self.legend:
+            return ""
+        items = "".join(
+            f'<span style="display: inline-flex; align-items: center; gap: 0.15em; '
+            f'margin-right: 0.4em"><span style="display: inline-block; width: 0.7em; '
+            f'height: 0.7em; border-radius: 50%; background: {color}"></span>{digit}</span>'
+            for digit, color in self.legend)
+        return (f'<div class="{PAGE["classes"]["legend"]}" style="font-size: 0.85rem; '
+                f'max-width: {MAP_PIXELS}px">digit: {items}</div>')
 
     def marker_fraction(self, z1: float, z2: float) -> tuple[float, float]:
         """Where z sits on the map picture, as fractions of its width (from the left) and
@@ -116,7 +169,9 @@ class LatentExplorer:
             controls.append(self.digit_selector)
         for control in controls:
             control.observe(lambda change: self.update(), names="value")
-        return widgets.VBox([widgets.HBox([self.map_image, self.digit_image]), *controls])
+        legend = [widgets.HTML(self.legend_html())] if self.legend else []
+        return widgets.VBox([widgets.HBox([self.map_image, self.digit_image]), *legend,
+                             *controls])
 
     def update(self) -> None:
         """The callback: decode the sliders' z (and selected digit) and move the marker."""
@@ -159,36 +214,38 @@ class LatentExplorer:
     def static_html(self, name: str, folder: str | os.PathLike = MODEL_FOLDER):
         """The explorer for a page with no kernel: the model itself runs in the browser.
 
-        Writes the encoder and decoder as ONNX (``export_onnx``) and the model's checkpoint,
-        PyTorch's reference for the page's tests, to ``folder`` (relative to the notebook; the
-        book's ``browser_models`` extension publishes the ONNX files beside the page), and
-        returns HTML that ``book/_static/latent_explorer.js`` brings to life with ONNX Runtime
-        Web: sliders, a draggable marker, a drawing pad and interpolation. Without WebAssembly
-        the page keeps a picture of decoded codes (``fallback_png``) and says why.
+        Writes the encoder and decoder as ONNX (``export_onnx``) to ``folder`` (relative to
+        the notebook; the book's ``browser_models`` extension publishes them beside the page),
+        and returns HTML that ``book/_static/latent_explorer.js`` brings to life with ONNX
+        Runtime Web: sliders, a draggable marker, a drawing pad and interpolation. Without
+        WebAssembly, or opened as a file, the page keeps a picture of decoded codes
+        (``fallback_png``) and says why.
         """
         import importlib.util
 
         from IPython.display import HTML
 
         if importlib.util.find_spec("onnx") is None:  # e.g. Colab: live() is the way there
-            return HTML(_FALLBACK_ONLY.format(fallback_src=_data_url(self.fallback_png())))
+            return HTML(_FALLBACK_ONLY.format(c=PAGE["classes"],
+                                              fallback_src=_data_url(self.fallback_png())))
         paths = export_onnx(self.model, folder, name)
-        save_checkpoint(Path(folder) / f"{name}.pt", self.model)
         config = {
-            "name": name, "limit": self.limit, "axes": MAP_AXES,
+            "page": PAGE, "limit": self.limit, "axes": MAP_AXES,
             "conditional": self.model.conditional, "digits": self.digits,
             "encoder": Path(folder, paths["encoder"].name).as_posix(),
             "decoder": Path(folder, paths["decoder"].name).as_posix(),
             "testDigits": self.test_digits(),
         }
+        classes = PAGE["classes"]
         label = ""
         if self.model.conditional:
             options = "".join(f'<option value="{d}">{d}</option>' for d in self.digits)
-            label = f'<label>digit <select class="explorer-digit-select">{options}</select></label>'
+            label = (f'<label>digit <select class="{classes["digit-select"]}">{options}'
+                     '</select></label>')
         return HTML(_PAGE_TEMPLATE.format(
-            name=name, config=json.dumps(config).replace("</", "<\\/"),
+            c=classes, config=json.dumps(config).replace("</", "<\\/"),
             map_src=_data_url(self._map_png), fallback_src=_data_url(self.fallback_png()),
-            size=MAP_PIXELS, limit=self.limit, label=label))
+            size=MAP_PIXELS, limit=self.limit, label=label, legend=self.legend_html()))
 
 
 def _data_url(png: bytes) -> str:
@@ -204,7 +261,7 @@ def _png(image: Image.Image) -> bytes:
 # The page's explorer; book/_static/latent_explorer.js finds it by its class and shows the live
 # part once the model runs. Styles are in book/_static/book.css.
 _FALLBACK_ONLY = """
-<div class="vae-latent-explorer-fallback">
+<div class="{c[fallback]}">
 <p>Decoded codes on a grid. The web book runs the trained model in the page; here,
 <code>explorer.live()</code> gives live sliders (exporting the model for a browser needs the
 <code>onnx</code> package, which this environment lacks).</p>
@@ -213,48 +270,52 @@ _FALLBACK_ONLY = """
 """
 
 _PAGE_TEMPLATE = """
-<div class="vae-latent-explorer" data-name="{name}">
-<script type="application/json" class="explorer-config">{config}</script>
-<div class="explorer-fallback">
-<p>This picture of decoded codes stands in for the live explorer, which runs the trained model in
-the web book with WebAssembly, because this browser does not offer it or runs no scripts here (in
-Jupyter or Colab, <code>explorer.live()</code> gives live sliders).</p>
+<div class="{c[root]}">
+<script type="application/json" class="{c[config]}">{config}</script>
+<div class="{c[fallback]}">
+<p class="{c[why]}">This picture of decoded codes stands in for the live explorer, which runs the
+trained model in the web book with WebAssembly, because this browser does not offer it or runs no
+scripts here (in Jupyter or Colab, <code>explorer.live()</code> gives live sliders).</p>
+<p class="{c[served]}" hidden>Opened as a file, this page cannot run the live explorer (the
+browser blocks the model's code there): serve the book's folder, with
+<code>python -m http.server -d _build/html</code>, and open <code>http://localhost:8000</code>.</p>
 <img alt="decoded digits for codes on a grid" src="{fallback_src}">
 </div>
-<div class="explorer-live" hidden>
-<div class="explorer-row">
-<div class="explorer-map"><img alt="latent map: the test set's codes" src="{map_src}"
- width="{size}" height="{size}" draggable="false"><div class="explorer-ellipse" hidden></div>
-<div class="explorer-marker"></div></div>
-<figure><canvas class="explorer-decoded" width="28" height="28"></canvas>
+<div class="{c[live]}" hidden>
+<div class="{c[row]}">
+<div><div class="{c[map]}"><img alt="latent map: the test set's codes" src="{map_src}"
+ width="{size}" height="{size}" draggable="false"><div class="{c[ellipse]}" hidden></div>
+<div class="{c[marker]}"></div></div>
+{legend}</div>
+<figure><canvas class="{c[decoded]}" width="28" height="28"></canvas>
 <figcaption>decoded at z</figcaption></figure>
 </div>
-<div class="explorer-controls">
-<label>z₁ <input type="range" class="explorer-z1" min="-{limit}" max="{limit}" step="any"
- value="0"> <output class="explorer-z1-value">0.00</output></label>
-<label>z₂ <input type="range" class="explorer-z2" min="-{limit}" max="{limit}" step="any"
- value="0"> <output class="explorer-z2-value">0.00</output></label>
+<div class="{c[controls]}">
+<label>z₁ <input type="range" class="{c[z1]}" min="-{limit}" max="{limit}" step="any"
+ value="0"> <output class="{c[z1-value]}">0.00</output></label>
+<label>z₂ <input type="range" class="{c[z2]}" min="-{limit}" max="{limit}" step="any"
+ value="0"> <output class="{c[z2-value]}">0.00</output></label>
 {label}
 </div>
-<div class="explorer-row">
-<figure><canvas class="explorer-pad" width="196" height="196"></canvas>
-<figcaption>draw a digit here <button type="button" class="explorer-clear">clear</button>
+<div class="{c[row]}">
+<figure><canvas class="{c[pad]}" width="196" height="196"></canvas>
+<figcaption>draw a digit here <button type="button" class="{c[clear]}">clear</button>
 </figcaption></figure>
-<figure><canvas class="explorer-input" width="28" height="28"></canvas>
+<figure><canvas class="{c[input]}" width="28" height="28"></canvas>
 <figcaption>as MNIST: 20×20, centered</figcaption></figure>
-<figure><canvas class="explorer-reconstruction" width="28" height="28"></canvas>
+<figure><canvas class="{c[reconstruction]}" width="28" height="28"></canvas>
 <figcaption>decoded at its μ</figcaption></figure>
 </div>
-<p class="explorer-encoding">Your digit's code appears here and on the map: the blue ellipse is one
+<p class="{c[encoding]}">Your digit's code appears here and on the map: the blue ellipse is one
 σ of the encoder's q(z | x) around μ.</p>
-<div class="explorer-interpolation">
-<label>from <select class="explorer-from"></select></label>
-<label>to <select class="explorer-to"></select></label>
-<label>images <input type="number" class="explorer-steps" min="2" max="12" value="8"></label>
-<button type="button" class="explorer-interpolate">interpolate</button>
-<div class="explorer-strip"></div>
+<div class="{c[interpolation]}">
+<label>from <select class="{c[from]}"></select></label>
+<label>to <select class="{c[to]}"></select></label>
+<label>images <input type="number" class="{c[steps]}" min="2" max="12" value="8"></label>
+<button type="button" class="{c[interpolate]}">interpolate</button>
+<div class="{c[strip]}"></div>
 </div>
-<p class="explorer-status"></p>
+<p class="{c[status]}"></p>
 </div>
 </div>
 """

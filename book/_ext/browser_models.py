@@ -4,15 +4,14 @@ A chapter's ``LatentExplorer.static_html(name)`` exports the model's encoder and
 ``browser_models/`` beside the notebook while the notebook executes. After the build this
 extension
 
-- copies those ``.onnx`` files to the same place beside the built page, and the checkpoints
-  written with them (PyTorch's reference for ``tests/test_book_browser.py``) to
-  ``_build/browser_models/``, outside the published HTML;
+- copies those ``.onnx`` files to the same place beside the built page;
 - copies ONNX Runtime Web's single-threaded WebAssembly build from ``node_modules`` (``npm ci``,
   pinned by ``package-lock.json``) to ``_static/vendor/onnxruntime``: no CDN, works offline;
 - fails the build if a page's explorer names a model file that is not there (a notebook whose
   outputs came from the cache after its ``browser_models/`` folder was deleted).
 
 The page script ``book/_static/latent_explorer.js`` is added to the pages with an explorer only.
+The names of the explorer's HTML come from ``vae_helpers.widgets.PAGE``, their one source.
 """
 
 from __future__ import annotations
@@ -25,8 +24,9 @@ from pathlib import Path
 from sphinx.application import Sphinx
 from sphinx.errors import ExtensionError
 
-MODEL_FOLDER = "browser_models"  # vae_helpers.widgets.MODEL_FOLDER
-EXPLORER = "vae-latent-explorer"  # the class of the explorer's HTML
+from vae_helpers.widgets import MODEL_FOLDER, PAGE
+
+EXPLORER, CONFIG = PAGE["classes"]["root"], PAGE["classes"]["config"]
 PAGE_SCRIPT = "latent_explorer.js"
 # What the page loads: the script that defines `ort`, the module that loads the WebAssembly
 # (its threads stay unused) and the WebAssembly itself.
@@ -47,6 +47,13 @@ def runtime_source() -> Path:
     return dist
 
 
+def check_runtime(app: Sphinx) -> None:
+    """``builder-inited``: fail early, before a long build, where pages need the runtime (HTML);
+    the LaTeX builder does not."""
+    if app.builder.format == "html":
+        runtime_source()
+
+
 def add_page_script(
     app: Sphinx, pagename: str, templatename: str, context: dict, doctree: object
 ) -> None:
@@ -65,7 +72,7 @@ def model_folders(app: Sphinx) -> list[Path]:
 
 def referenced_models(page: Path) -> list[str]:
     """The model files named by the explorers on a built page, relative to the page."""
-    configs = re.findall(r'<script type="application/json" class="explorer-config">(.*?)</script>',
+    configs = re.findall(rf'<script type="application/json" class="{CONFIG}">(.*?)</script>',
                          page.read_text(encoding="utf-8"), flags=re.S)
     return [json.loads(config)[part] for config in configs for part in ("encoder", "decoder")]
 
@@ -84,10 +91,6 @@ def publish(app: Sphinx, exception: Exception | None) -> None:
         for model in (source / folder).glob("*.onnx"):
             (out / folder).mkdir(parents=True, exist_ok=True)
             shutil.copy2(model, out / folder / model.name)
-        for checkpoint in (source / folder).glob("*.pt"):
-            reference = out.parent / MODEL_FOLDER / folder.parent
-            reference.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(checkpoint, reference / checkpoint.name)
     missing = []
     for doc in sorted(app.env.found_docs):
         page = Path(app.builder.get_outfilename(doc))
@@ -102,7 +105,7 @@ def publish(app: Sphinx, exception: Exception | None) -> None:
 
 
 def setup(app: Sphinx) -> dict:
-    runtime_source()  # fail early, before a long build
+    app.connect("builder-inited", check_runtime)
     app.connect("html-page-context", add_page_script)
     app.connect("build-finished", publish)
     return {"parallel_read_safe": True, "parallel_write_safe": True}

@@ -1,8 +1,9 @@
 """Pages that need no internet: MathJax served from the built book, no thebe scripts.
 
-MathJax 3 comes from the PyPI package ``django-static-mathjax`` (static files only). It is
-copied into ``_static/vendor/mathjax`` after the build rather than listed in
-``html_static_path``, because Jupyter Book adds every script found there to every page.
+MathJax 3 comes from npm (``mathjax`` in ``package.json``, pinned by ``package-lock.json``:
+``npm ci``), as ONNX Runtime Web does. Its ready-to-serve ``es5`` build is copied into
+``_static/vendor/mathjax`` after the build rather than listed in ``html_static_path``, because
+Jupyter Book adds every script found there to every page.
 
 Jupyter Book always loads ``sphinx_thebe``, whose inline script (added twice, hence a console
 error on every page) points at a CDN. This book runs no code in the page, so thebe is switched
@@ -19,19 +20,22 @@ from sphinx.application import Sphinx
 from sphinx.config import Config
 from sphinx.errors import ExtensionError
 
+REPOSITORY = Path(__file__).resolve().parents[2]  # where package.json and node_modules are
+
 
 def mathjax_source() -> Path:
-    """The folder of MathJax's ready-to-serve ``es5`` build, from django-static-mathjax."""
-    try:
-        import mathjax
-    except ImportError:
-        raise ExtensionError(
-            "MathJax for offline pages is missing: pip install django-static-mathjax"
-        ) from None
-    source = Path(mathjax.__file__).parent / "static" / "mathjax" / "es5"
+    """The folder of MathJax's ready-to-serve ``es5`` build under ``node_modules``."""
+    source = REPOSITORY / "node_modules" / "mathjax" / "es5"
     if not (source / "tex-chtml.js").is_file():
-        raise ExtensionError(f"{source} has no tex-chtml.js: reinstall django-static-mathjax.")
+        raise ExtensionError(f"MathJax is missing ({source / 'tex-chtml.js'}): run `npm ci`.")
     return source
+
+
+def check_mathjax(app: Sphinx) -> None:
+    """``builder-inited``: fail early, before a long build, where pages need MathJax (HTML);
+    the LaTeX builder does not."""
+    if app.builder.format == "html":
+        mathjax_source()
 
 
 def copy_mathjax(app: Sphinx, exception: Exception | None) -> None:
@@ -60,7 +64,7 @@ def drop_thebe_css(
 
 
 def setup(app: Sphinx) -> dict:
-    mathjax_source()  # fail early, before a long build
+    app.connect("builder-inited", check_mathjax)
     app.connect("config-inited", turn_off_thebe)
     app.connect("html-page-context", drop_thebe_css)
     app.connect("build-finished", copy_mathjax)

@@ -5,10 +5,13 @@
  *
  * Each .vae-latent-explorer element gets continuous sliders, a draggable marker on the latent
  * map, a drawing pad (mouse and touch) whose digit is preprocessed as MNIST was and encoded live,
- * and an interpolation strip. Tests and benchmarks read element.vaeExplorer (see `hooks`).
+ * and an interpolation strip. The names of its parts, and of the properties this script sets on
+ * it, come with its settings (config.page): vae_helpers.widgets.PAGE is their one source. Tests
+ * and benchmarks read the small state object (`hooks`), whose fields are replaced, never grown.
  */
 (function () {
   "use strict";
+  const ROOT = "vae-latent-explorer";  // the explorer's class: PAGE["classes"]["root"]
   const SIDE = 28;  // MNIST images are 28 x 28 ...
   const BOX = 20;   // ... with the digit fitted into a 20 x 20 box, centered by its center of mass
   const RUNTIME = document.currentScript.src.replace(/[^/]*$/, "vendor/onnxruntime/");
@@ -87,14 +90,11 @@
     } catch (error) { /* a pointer that is not down, as in an event made up by a script */ }
   }
 
-  async function start(root) {
-    const config = JSON.parse(root.querySelector(".explorer-config").textContent);
-    const find = (name) => root.querySelector(".explorer-" + name);
+  async function start(root, config, find, hooks) {
     const limit = config.limit, [axLeft, axBottom, axWidth, axHeight] = config.axes;
-    const hooks = root.vaeExplorer = {
-      config, decodes: 0, decodeMs: [], firstImageMs: null, last: null, encoding: null,
-      strip: null, failed: null,
-    };
+    Object.assign(hooks, {
+      decodes: 0, lastDecodeMs: null, firstImageMs: null, last: null, encoding: null, strip: null,
+    });
     const ort = await loadRuntime();
     const [encoder, decoder] = await Promise.all(
       [config.encoder, config.decoder].map((url) => ort.InferenceSession.create(url)));
@@ -146,7 +146,7 @@
         viewWanted = false;
         const z = state.z.slice(), digit = state.digit, t0 = performance.now();
         const pixels = await decode([z], digit);
-        hooks.decodeMs.push(performance.now() - t0);
+        hooks.lastDecodeMs = performance.now() - t0;
         paint(find("decoded"), pixels);
         hooks.last = { z, digit, pixels: Array.from(pixels) };
         hooks.decodes += 1;
@@ -282,21 +282,52 @@
     find("interpolate").addEventListener("click", interpolate);
     hooks.interpolate = interpolate;
 
-    root.querySelector(".explorer-fallback").hidden = true;
+    find("fallback").hidden = true;
     find("live").hidden = false;
+    keepClear([map, pad], config.page.classes["touch-on-screen"]);
     showZ();
     interpolate();
     await hooks.idle();
   }
 
+  /* The theme's "back to top" button floats over the middle of a narrow window while one
+   * scrolls up: it stays away while a map or a drawing pad, which take drags and strokes, is on
+   * screen (book.css hides it while the page's <html> element has the class named by `hide`). */
+  const onScreen = new Set();
+  let watcher = null;
+  function keepClear(elements, hide) {
+    if (!("IntersectionObserver" in window)) return;
+    watcher = watcher || new IntersectionObserver((changes) => {
+      changes.forEach((c) => onScreen[c.isIntersecting ? "add" : "delete"](c.target));
+      document.documentElement.classList.toggle(hide, onScreen.size > 0);
+    });
+    elements.forEach((element) => watcher.observe(element));
+  }
+
   function startAll() {
-    document.querySelectorAll(".vae-latent-explorer").forEach((root) => {
-      if (typeof WebAssembly !== "object") return;  // the fallback picture stays
-      root.vaeExplorer = { failed: null };
-      root.vaeReady = start(root).catch((error) => {
-        root.vaeExplorer.failed = String(error);
-        root.querySelector(".explorer-live").hidden = true;
-        root.querySelector(".explorer-fallback").hidden = false;
+    document.querySelectorAll("." + ROOT).forEach((root) => {
+      const config = JSON.parse(root.querySelector(":scope > script[type='application/json']")
+        .textContent);
+      const { classes, properties } = config.page;
+      const find = (part) => root.querySelector(":scope ." + classes[part]);
+      const hooks = root[properties.state] = { failed: null };
+      let reason = null;
+      if (location.protocol === "file:") {  // ONNX Runtime's module and the models are blocked
+        reason = "the page was opened as a file";
+        find("why").hidden = true;
+        find("served").hidden = false;
+      } else if (typeof WebAssembly !== "object") {
+        reason = "this browser offers no WebAssembly";
+      }
+      if (reason) {  // the fallback picture stays
+        hooks.failed = reason;
+        root[properties.ready] = Promise.resolve();
+        return;
+      }
+      root[properties.ready] = start(root, config, find, hooks).catch((error) => {
+        hooks.failed = String(error);
+        find("live").hidden = true;
+        find("fallback").hidden = false;
         console.error("latent explorer:", error);
       });
     });
