@@ -1,6 +1,6 @@
 """The MIG table over beta and seeds, and the KL decomposition, on the procedural shapes.
 
-    python benchmarks/disentanglement.py --record benchmarks/results.json
+    python benchmarks/disentanglement.py --epochs 20 --record benchmarks/results.json
 
 Trains the MLP VAE of chapter 13 (1024-256-6-256-1024, ReLU, Bernoulli pixels; Adam 1e-3,
 batch 128) on 20,000 shapes (``make_shapes(20_000, seed=0)``) for each objective, beta and seed
@@ -8,6 +8,10 @@ batch 128) on 20,000 shapes (``make_shapes(20_000, seed=0)``) for each objective
 10,000 other draws (``seed=1``): the Mutual Information Gap of the posterior means, the rate
 and distortion, and the three terms of the KL (``estimate_kl_decomposition``, batches of
 1,000). Chapter 13 prints the table this records under ``disentanglement_<device>``.
+
+Budget: 25 runs (4 betas and the beta-TCVAE, 5 seeds each) of about 35 s of training each at
+20 epochs on one CPU thread (the recorded rows say 826 s of training in all), about 15 minutes
+with the measurements; ``--seeds 3`` or fewer ``--epochs`` for less. Each run prints its row.
 """
 
 from __future__ import annotations
