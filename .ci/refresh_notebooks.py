@@ -20,6 +20,7 @@ from jupyter_client.manager import KernelManager
 from nbclient import NotebookClient
 
 CHECKED = "# NBVAL_CHECK_OUTPUT"
+KERNEL_NAME = "Python 3 (ipykernel)"
 # Encrypted local kernel connections, as in the build: no "running over TCP" warning.
 if zmq.has("curve") and "transport_encryption" in KernelManager.class_traits():
     KernelManager.class_traits()["transport_encryption"].default_value = "auto"
@@ -43,6 +44,14 @@ def strip_unchecked(notebook: nbformat.NotebookNode) -> None:
             cell.outputs = []
 
 
+def name_the_kernel(notebook: nbformat.NotebookNode) -> None:
+    """Store the kernel under the name JupyterLab gives it ("Python 3 (ipykernel)"): with the old
+    "Python 3" JupyterLab rewrites the metadata on opening and marks an untouched chapter as
+    modified."""
+    notebook.metadata["kernelspec"] = {"display_name": KERNEL_NAME, "language": "python",
+                                       "name": "python3"}
+
+
 def refresh(path: Path, timeout: int = 1800) -> float:
     notebook = nbformat.read(path, as_version=4)
     start = time.perf_counter()
@@ -53,6 +62,7 @@ def refresh(path: Path, timeout: int = 1800) -> float:
     executed.mkdir(parents=True, exist_ok=True)
     nbformat.write(notebook, executed / path.name)
     strip_unchecked(notebook)
+    name_the_kernel(notebook)
     nbformat.write(notebook, path)
     return seconds
 

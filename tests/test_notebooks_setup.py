@@ -25,7 +25,8 @@ TRAINING_NOTEBOOKS = {"05_training", "06_what_the_pixels_are", "07_latent_space"
                       "08_beta_vae_and_rate_distortion", "09_conditional_vae",
                       "10_convolutional_vae", "11_posterior_collapse",
                       "12_tighter_bounds_and_priors", "13_disentanglement",
-                      "14_discrete_latents_and_what_came_after"}
+                      "14_discrete_latents_and_what_came_after", "15_richer_posteriors",
+                      "16_hierarchical_vaes_and_diffusion"}
 
 
 def _cells(path: Path) -> list[dict]:
@@ -74,6 +75,15 @@ def test_notebooks_import_helpers_in_one_line_and_ask_for_a_gpu_when_training(pa
     assert len(imports) == 2  # the setup cell and the chapter's one import
     metadata = json.loads(path.read_text())["metadata"]
     assert (metadata.get("accelerator") == "GPU") == (path.stem in TRAINING_NOTEBOOKS)
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_the_kernel_is_stored_under_the_name_jupyterlab_gives_it(path):
+    """JupyterLab rewrites any other display name on opening, which marks an untouched chapter
+    as modified (and asks to save it on closing)."""
+    kernelspec = json.loads(path.read_text())["metadata"]["kernelspec"]
+    assert kernelspec == {"display_name": "Python 3 (ipykernel)", "language": "python",
+                          "name": "python3"}
 
 
 def _colab_like_environment(tmp_path: Path) -> Path:

@@ -22,6 +22,8 @@ import re
 
 # Where each public name lives: module -> names.
 _EXPORTS = {
+    "ais": ("ais_log_likelihood", "anneal", "AnnealingPath", "bdmc", "hmc_step",
+        "sigmoid_schedule", "simulate_data"),
     "autoregressive": ("AutoregressiveVAE", "committed_rate_log_var"),
     "checkpoints": ("check_target", "load_checkpoint", "read_checkpoint", "save_checkpoint",
         "training_state"),
@@ -35,9 +37,15 @@ _EXPORTS = {
     "divergences": ("kl_discrete", "kl_full_gaussians", "kl_gaussians", "monte_carlo_kl"),
     "errors": ("CheckpointError", "DataError", "TrainingDiverged"),
     "export": ("export_onnx",),
+    "flows": ("FlowVAE", "IAFStep", "log_normal_full", "planar_flow", "PlanarStep",
+        "scale_tril"),
     "evaluation": ("active_units", "grid_log_likelihood", "iw_log_likelihood", "kl_per_dimension",
         "log_weights", "mean_negative_elbo", "rate_and_distortion"),
     "gradient_estimators": ("reparameterization_gradients", "score_function_gradients"),
+    "hierarchical": ("HierarchicalVAE", "hierarchical_log_likelihood", "hierarchical_loss",
+        "kl_normal_diag", "LadderVAE", "layer_active_units", "layer_kl_terms", "TwoLayerVAE"),
+    "latent_diffusion": ("Denoiser", "fit_diffusion", "LatentDiffusion"),
+    "iwae_gradients": ("dreg_loss", "estimator_snr", "stl_loss"),
     "likelihoods": ("BernoulliPixels", "ContinuousBernoulliPixels", "GaussianPixels",
         "make_likelihood", "PixelLikelihood"),
     "linear_gaussian": ("LinearGaussian", "random_linear_gaussian"),

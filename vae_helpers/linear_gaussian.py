@@ -1,9 +1,9 @@
 """A latent-variable model whose log p(x) and posterior are exact: the linear-Gaussian model.
 
-    z ~ N(0, I_d),    x | z ~ N(W z + b, s^2 I_D)
+    z ~ N(0, I_d),    x | z ~ N(W z + b, sigma^2 I_D)
 
-Then p(x) = N(b, W W^T + s^2 I) and p(z | x) = N(m, S) with S = (I + W^T W / s^2)^-1 and
-m = S W^T (x - b) / s^2. The theory chapter checks the ELBO against these exact answers.
+Then p(x) = N(b, W W^T + sigma^2 I) and p(z | x) = N(m, S) with S = (I + W^T W / sigma^2)^-1 and
+m = S W^T (x - b) / sigma^2. The theory chapter checks the ELBO against these exact answers.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from .divergences import kl_full_gaussians
 
 @dataclass(frozen=True)
 class LinearGaussian:
-    """The model's parameters: ``weight`` W (D, d), ``bias`` b (D,), ``noise_std`` s (chapter 1)."""
+    """Parameters ``weight`` W (D, d), ``bias`` b (D,) and ``noise_std`` sigma (chapter 1)."""
 
     weight: torch.Tensor
     bias: torch.Tensor
