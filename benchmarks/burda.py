@@ -22,8 +22,8 @@ import torch
 from torch import nn
 
 from vae_helpers.data import NX, check_images
+from vae_helpers.deep_mlp import DeepVAE
 from vae_helpers.errors import check_integers
-from vae_helpers.model import LatentVariableModel
 
 STAGES = 8  # i = 0, ..., 7
 PASSES = sum(3**i for i in range(STAGES))  # 3,280
@@ -89,45 +89,19 @@ def set_output_bias(layer: nn.Linear, images: torch.Tensor) -> None:
     layer.bias.copy_(torch.log(mean) - torch.log1p(-mean))
 
 
-def _tanh_layers(n_in: int, nh: int, depth: int) -> nn.Sequential:
-    layers: list[nn.Module] = []
-    for i in range(depth):
-        layers += [nn.Linear(n_in if i == 0 else nh, nh), nn.Tanh()]
-    return nn.Sequential(*layers)
-
-
-class BurdaVAE(LatentVariableModel):
+class BurdaVAE(DeepVAE):
     """Burda et al.'s one-stochastic-layer VAE (also their IWAE: the model is the same, the
-    objective differs): ``depth`` tanh layers of ``nh`` units in each network, Gaussian q(z|x),
-    Bernoulli p(x|z), Glorot-uniform weights. Call ``set_output_bias(model.decoder_logits,
-    train.images)`` before training, as they did."""
+    objective differs): chapter 10's ``DeepVAE`` with tanh in place of ReLU, ``depth`` layers of
+    ``nh`` units in each network, Glorot-uniform weights. Call
+    ``set_output_bias(model.decoder_logits, train.images)`` before training, as they did."""
 
     def __init__(self, nx: int = NX, nh: int = 200, nz: int = 50, depth: int = 2) -> None:
-        super().__init__()
-        check_integers(nx=nx, nh=nh, nz=nz, depth=depth)
-        self.nx, self.nh, self.nz, self.depth = nx, nh, nz, depth
-        self._set_likelihood("bernoulli", None)
-        self.encoder_hidden = _tanh_layers(nx, nh, depth)
-        self.encoder_mu = nn.Linear(nh, nz)
-        self.encoder_log_var = nn.Linear(nh, nz)
-        self.decoder_hidden = _tanh_layers(nz, nh, depth)
-        self.decoder_logits = nn.Linear(nh, nx)
+        super().__init__(nx, nh, nz, depth)
+        for layers in (self.encoder_hidden, self.decoder_hidden):
+            for i, layer in enumerate(layers):
+                if isinstance(layer, nn.ReLU):
+                    layers[i] = nn.Tanh()
         glorot_uniform_(self)
-
-    @property
-    def sizes(self) -> dict[str, int]:
-        return {"nx": self.nx, "nh": self.nh, "nz": self.nz, "depth": self.depth}
-
-    def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Parameters of q(z|x) = N(mu, diag(exp(log_var))) for a (batch, nx) input."""
-        self._check_x(x)
-        h = self.encoder_hidden(x)
-        return self.encoder_mu(h), self.encoder_log_var(h)
-
-    def decode(self, z: torch.Tensor) -> torch.Tensor:
-        """Logits of the Bernoulli p(x|z) for a (..., nz) latent."""
-        self._check_z(z)
-        return self.decoder_logits(self.decoder_hidden(z))
 
 
 def burda_two_layer_vae(**sizes: int) -> nn.Module:

@@ -1,7 +1,7 @@
 """Lower-variance gradients of the importance-weighted bound L_k for the encoder: sticking the
 landing (STL, Roeder et al., 2017) and doubly reparameterized gradients (DReG, Tucker et al.,
-2019), each as a surrogate loss whose ``backward()`` leaves that estimator in ``.grad``; and
-the gradient signal-to-noise ratio of any such loss.
+2019), each as a surrogate loss whose ``backward()`` leaves that estimator in ``.grad``
+(``estimator_snr`` measures any of them).
 
 Each loss is called like ``iwae_loss`` (``loss(model, x, label, beta)``, bind ``k`` with
 ``functools.partial``), draws its codes in the same order, so that with the same seed its value
@@ -10,9 +10,6 @@ encoder of the book's models. Chapter 15.
 """
 
 from __future__ import annotations
-
-import math
-from collections.abc import Callable
 
 import torch
 from torch import nn
@@ -62,34 +59,3 @@ def dreg_loss(model: LatentVariableModel, x: torch.Tensor, label: tuple = (), be
     if z.requires_grad:
         z.register_hook(lambda grad: grad * normalized.unsqueeze(-1))
     return -iw_bound(log_w).sum()
-
-
-def estimator_snr(loss: Callable[..., torch.Tensor], model: LatentVariableModel,
-                  x: torch.Tensor, repeats: int = 50, label: tuple = ()) -> dict[str, float]:
-    """``gradient_snr`` (chapter 12) for any surrogate ``loss(model, x, label)`` (e.g.
-    ``partial(dreg_loss, k=16)``): |E[g]| / std[g] of each parameter's gradient of the loss
-    averaged over the batch, from ``repeats`` estimates, averaged over the encoder's parameters
-    (names starting "encoder") and the decoder's (the rest); parameters whose estimates never
-    vary are left out. With ``partial(iwae_loss, k=k)`` it equals ``gradient_snr``. Chapter 15.
-    """
-    if repeats < 2:
-        raise ValueError(f"repeats must be at least 2, not {repeats!r}.")
-    named = [(name, p) for name, p in model.named_parameters() if p.requires_grad]
-    draws = []
-    for _ in range(repeats):
-        model.zero_grad(set_to_none=True)
-        (loss(model, x, label) / len(x)).backward()
-        draws.append(torch.cat([p.grad.flatten() if p.grad is not None
-                                else torch.zeros(p.numel(), device=p.device) for _, p in named]))
-    model.zero_grad(set_to_none=True)
-    draws = torch.stack(draws)
-    snr = draws.mean(0).abs() / draws.std(0)
-    parts = {"encoder": [], "decoder": []}
-    for (name, _), values in zip(named, snr.split([p.numel() for _, p in named])):
-        parts["encoder" if name.startswith("encoder") else "decoder"].append(values)
-    result = {}
-    for part, values in parts.items():
-        values = torch.cat(values) if values else torch.empty(0)
-        values = values[torch.isfinite(values)]
-        result[part] = float(values.mean()) if len(values) else math.nan
-    return result

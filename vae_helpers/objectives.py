@@ -10,6 +10,8 @@ arguments with ``functools.partial``, e.g. ``partial(iwae_loss, k=5, prior=prior
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
+from functools import partial
 
 import torch
 from torch import nn
@@ -81,22 +83,30 @@ def gradient_snr(model: LatentVariableModel, x: torch.Tensor, k: int, repeats: i
     measure of Rainforth et al. (2018). Parameters whose estimates never vary are left out.
     Chapter 12.
     """
+    return estimator_snr(partial(iwae_loss, k=k, prior=prior), model, x, repeats, label)
+
+
+def estimator_snr(loss: Callable[..., torch.Tensor], model: LatentVariableModel,
+                  x: torch.Tensor, repeats: int = 50, label: tuple = ()) -> dict[str, float]:
+    """``gradient_snr`` for any surrogate ``loss(model, x, label)`` whose ``backward()`` leaves an
+    estimator of the gradient in ``.grad`` (e.g. ``partial(dreg_loss, k=16)``): the SNR of each
+    parameter's gradient of the loss averaged over the batch, from ``repeats`` estimates, averaged
+    over the encoder's parameters and the decoder's. Chapters 12 and 15.
+    """
     if repeats < 2:
         raise ValueError(f"repeats must be at least 2, not {repeats!r}.")
-    names = [name for name, p in model.named_parameters() if p.requires_grad]
+    named = [(name, p) for name, p in model.named_parameters() if p.requires_grad]
     draws = []
     for _ in range(repeats):
         model.zero_grad(set_to_none=True)
-        (iwae_loss(model, x, label, k=k, prior=prior) / len(x)).backward()
+        (loss(model, x, label) / len(x)).backward()
         draws.append(torch.cat([p.grad.flatten() if p.grad is not None
-                                else torch.zeros(p.numel(), device=p.device)
-                                for _, p in model.named_parameters() if p.requires_grad]))
+                                else torch.zeros(p.numel(), device=p.device) for _, p in named]))
     model.zero_grad(set_to_none=True)
     draws = torch.stack(draws)
     snr = draws.mean(0).abs() / draws.std(0)
-    sizes = [p.numel() for _, p in model.named_parameters() if p.requires_grad]
     parts = {"encoder": [], "decoder": []}
-    for name, values in zip(names, snr.split(sizes)):
+    for (name, _), values in zip(named, snr.split([p.numel() for _, p in named])):
         parts["encoder" if name.startswith("encoder") else "decoder"].append(values)
     result = {}
     for part, values in parts.items():
