@@ -26,4 +26,10 @@ python3 benchmarks/bench_training.py --device cuda --epochs 5 \
 python3 benchmarks/profile_tutorial.py --device cuda --record benchmarks/results.json 2>&1 | log
 python3 benchmarks/long_run.py --device cuda --cuda-graph --max-epochs 200 \
     --record benchmarks/results.json 2>&1 | tr '\r' '\n' | tail -n 3 | log
+# Bounded first steps of the longer benchmarks (each records what it finished; `|| true` keeps
+# the session going when a time limit stops one).
+timeout 240 python3 benchmarks/literature_table.py --device cuda --epochs 4 --ks 1,5,50 \
+    --test-images 10000 --record benchmarks/results.json 2>&1 | log || true
+timeout 120 python3 benchmarks/ais.py --device cuda --epochs 20 --images 256 --chains 16 \
+    --steps 100 1000 --record benchmarks/results.json 2>&1 | log || true
 cp benchmarks/results.json "$OUT/"
