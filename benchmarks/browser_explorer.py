@@ -1,15 +1,20 @@
-"""What the in-page latent explorers cost a reader: page weight, time to first image, decoding.
+"""What the in-page explorers cost a reader: page weight, time to first image, decoding.
 
 Serves the built book (``_build/html``) on 127.0.0.1 and opens each explorer page in headless
-Chromium twice: with an empty cache (a first visit) and again (a cached visit). It records
+Chromium twice: with an empty cache (a first visit) and again (a cached visit). A page shows
+each explorer's picture at once and loads ONNX Runtime Web and the model only when the explorer
+comes into view, so each visit is measured in two parts. It records
 
-- the bytes the explorer adds to the page, as transferred by this uncompressed local server: the
-  ONNX files, ONNX Runtime Web and the page script; and the same files gzip-compressed, what a
-  server that compresses would send;
-- the time from the start of the page's navigation to the first decoded image on the page;
-- the time per decode in the page (one z at a time, as a slider moves), over 200 decodes: each
-  ``session.run`` call (the page's clock ticks in steps of 0.1 ms without cross-origin isolation),
-  and the whole loop divided by the number of decodes (moving the slider, decoding, drawing).
+- the bytes transferred while the reader has not scrolled to the explorer (two seconds after
+  the page loaded), all of them and those of the explorer (ONNX files, ONNX Runtime Web, the
+  page script), as sent by this uncompressed local server;
+- after scrolling to the explorer: the bytes it then adds, the same files gzip-compressed (what
+  a server that compresses would send), and the time from the scroll to the first live image;
+- for a latent explorer, the time per decode in the page (one z at a time, as a slider moves),
+  over 200 decodes: each ``session.run`` call (the page's clock ticks in steps of 0.1 ms without
+  cross-origin isolation), and the whole loop divided by the number of decodes (moving the
+  slider, decoding, drawing); for the diffusion explorer, the time per "sample" (eight chains
+  of 100 denoiser calls, then every step decoded), over 10 samples.
 
 Usage (after the README's build command)::
 
@@ -36,7 +41,8 @@ ROOT = Path(__file__).resolve().parents[1]
 HTML = ROOT / "_build" / "html"
 EXPLORERS = {"latent_space": "notebooks/07_latent_space",
              "conditional": "notebooks/09_conditional_vae",
-             "convolutional": "notebooks/10_convolutional_vae"}
+             "convolutional": "notebooks/10_convolutional_vae",
+             "latent_diffusion": "notebooks/16_hierarchical_vaes_and_diffusion"}
 ADDED = (".onnx", "/vendor/onnxruntime/", "latent_explorer.js")  # what the explorer brings
 
 # The explorer's names (its classes, the properties the page script sets), from their one source.
@@ -46,11 +52,27 @@ from bench_training import record  # noqa: E402
 from vae_helpers.widgets import PAGE  # noqa: E402
 
 NAMES = {**PAGE["classes"], **PAGE["properties"]}
+# Scrolls the page's first explorer into view and waits for its model to run.
 FIRST_IMAGE = """
 const done = arguments[arguments.length - 1];
 const root = document.querySelector('.{root}');
-root.{ready}.then(() => done({{failed: root.{state}.failed,
+root.scrollIntoView();
+root.{ready}.then(() => done({{failed: root.{state}.failed, startedMs: root.{state}.startedMs,
                                firstImageMs: root.{state}.firstImageMs}}));
+""".format(**NAMES)
+
+SAMPLES = """
+const [n, done] = arguments;
+const hooks = document.querySelector('.{root}').{state};
+(async () => {{
+  const each = [];
+  for (let i = 0; i < n; i++) {{
+    const start = performance.now();
+    await hooks.sample();
+    each.push(performance.now() - start);
+  }}
+  return {{each}};
+}})().then(done);
 """.format(**NAMES)
 
 # Each decode's time is the page's lastDecodeMs, read after the decode it belongs to.
@@ -110,17 +132,24 @@ def _transferred(driver) -> dict[str, int]:
     return sizes
 
 
+def _added(sizes: dict[str, int]) -> dict[str, int]:
+    return {u: n for u, n in sizes.items() if any(part in u for part in ADDED)}
+
+
 def _visit(driver, url: str) -> dict:
     driver.get_log("performance")
     driver.get(url)
+    time.sleep(2)  # a reader reading the top of the page
+    before = _transferred(driver)
     found = driver.execute_async_script(FIRST_IMAGE)
     if found["failed"]:
         raise RuntimeError(f"{url}: the explorer failed: {found['failed']}")
     time.sleep(0.5)  # let the last responses finish in the log
-    sizes = _transferred(driver)
-    added = {u: n for u, n in sizes.items() if any(part in u for part in ADDED)}
-    return {"first_image_ms": round(found["firstImageMs"], 1),
-            "added_bytes": sum(added.values()), "page_bytes": sum(sizes.values()),
+    added = _added(_transferred(driver))
+    return {"first_image_after_scroll_ms": round(found["firstImageMs"] - found["startedMs"], 1),
+            "bytes_before_scroll": sum(before.values()),
+            "explorer_bytes_before_scroll": sum(_added(before).values()),
+            "added_bytes": sum(added.values()),
             "added_files": sorted(u.split("/")[-1].split("?")[0] for u in added)}
 
 
@@ -146,26 +175,31 @@ def measure(decodes: int) -> dict:
             driver.execute_cdp_cmd("Network.clearBrowserCache", {})
             first = _visit(driver, url)
             cached = _visit(driver, url)
-            timed = driver.execute_async_script(DECODES, decodes)
-            times = timed["each"]
             models = sorted((HTML / page).parent.glob(f"browser_models/{name}_*.onnx"))
             pages[name] = {
                 "page": page,
                 "onnx_bytes": sum(p.stat().st_size for p in models),
                 "onnx_gzip_bytes": _gzip_bytes(models),
+                "first_visit_bytes_before_scroll": first["bytes_before_scroll"],
+                "first_visit_explorer_bytes_before_scroll": first["explorer_bytes_before_scroll"],
                 "first_visit_added_bytes": first["added_bytes"],
-                "first_visit_page_bytes": first["page_bytes"],
                 "cached_visit_added_bytes": cached["added_bytes"],
-                "cached_visit_page_bytes": cached["page_bytes"],
-                "first_visit_first_image_ms": first["first_image_ms"],
-                "cached_visit_first_image_ms": cached["first_image_ms"],
-                "decode_ms_median": round(statistics.median(times), 2),
-                "decode_ms_p90": round(sorted(times)[int(0.9 * len(times))], 2),
-                "decode_loop_ms_per_decode": round(timed["loop"], 3),
-                "decodes": len(times),
+                "first_visit_first_image_after_scroll_ms": first["first_image_after_scroll_ms"],
+                "cached_visit_first_image_after_scroll_ms": cached["first_image_after_scroll_ms"],
                 "html_bytes": (HTML / f"{page}.html").stat().st_size,
                 "added_files": first["added_files"],
             }
+            if name == "latent_diffusion":
+                times = driver.execute_async_script(SAMPLES, 10)["each"]
+                pages[name].update(sample_ms_median=round(statistics.median(times), 1),
+                                   samples=len(times))
+            else:
+                timed = driver.execute_async_script(DECODES, decodes)
+                times = timed["each"]
+                pages[name].update(
+                    decode_ms_median=round(statistics.median(times), 2),
+                    decode_ms_p90=round(sorted(times)[int(0.9 * len(times))], 2),
+                    decode_loop_ms_per_decode=round(timed["loop"], 3), decodes=len(times))
     finally:
         driver.quit()
         server.terminate()

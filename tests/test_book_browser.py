@@ -134,7 +134,8 @@ def browser(tmp_path_factory):
 OPEN_EVERYTHING = """
 const [c, done] = arguments;
 const typeset = window.MathJax && MathJax.startup ? MathJax.startup.promise : Promise.resolve();
-const explorers = [...document.querySelectorAll('.' + c.root)].map(e => e[c.ready]);
+// Each explorer loads its model when it comes into view or is touched: start them all.
+const explorers = [...document.querySelectorAll('.' + c.root)].map(e => e[c.start]());
 Promise.all([typeset, ...explorers]).then(() => {
   const still = document.createElement('style');
   still.textContent = '*, ::before, ::after { transition: none !important; '
@@ -550,7 +551,7 @@ TOLERANCE = 1e-4  # largest absolute difference allowed, in pixels' gray levels 
 EXPLORER_READY = """
 const [c, done] = arguments;
 const root = document.querySelector('.' + c.root);
-(root[c.ready] || Promise.resolve()).then(() => done({
+(root[c.start] ? root[c.start]() : Promise.resolve()).then(() => done({
   failed: root[c.state] ? root[c.state].failed : 'no state',
   config: JSON.parse(root.querySelector('.' + c.config).textContent)}));
 """
@@ -598,9 +599,9 @@ def _css(part: str) -> str:
     return "." + PAGE["classes"][part]
 
 
-def _explorer_page(name: str) -> str:
+def _explorer_page(name: str, part: str = "encoder") -> str:
     """The notebook page that shows the explorer of the model exported as ``name``."""
-    return _page_showing(f'"{MODEL_FOLDER}/{name}_encoder.onnx"')
+    return _page_showing(f'"{MODEL_FOLDER}/{name}_{part}.onnx"')
 
 
 class _PageModel:
@@ -613,9 +614,10 @@ class _PageModel:
             _unavailable("onnxruntime is missing: pip install -r requirements.txt")
         folder = (HTML / page).parent
         self.sessions = {part: onnxruntime.InferenceSession(
-            str(folder / config[part]), providers=["CPUExecutionProvider"])
-            for part in ("encoder", "decoder")}
-        self.conditional, self.digits = config["conditional"], config["digits"]
+            str(folder / url), providers=["CPUExecutionProvider"])
+            for part, url in config["models"].items()}
+        self.config = config
+        self.conditional, self.digits = config.get("conditional"), config.get("digits")
 
     def _label(self, n: int, digit: int) -> dict:
         return {"y": np.full(n, digit, dtype=np.int64)} if self.conditional else {}
@@ -630,10 +632,10 @@ class _PageModel:
                                                   {"x": x, **self._label(len(x), digit)}))
 
 
-def _open_explorer(browser, server: str, name: str, width: int = WIDE):
-    """Load the page with the explorer ``name`` at ``width`` and wait until its model runs;
-    returns the page, the explorer element and the model files it runs."""
-    page = _explorer_page(name)
+def _open_explorer(browser, server: str, name: str, width: int = WIDE, part: str = "encoder"):
+    """Load the page with the explorer ``name`` (whose model has ``part``) at ``width`` and wait
+    until its model runs; returns the page, the explorer element and the model files it runs."""
+    page = _explorer_page(name, part)
     browser.set_window_size(width, 1000 if width == WIDE else 844)
     browser.get(f"{server}/{page}.html")
     explorer = browser.find_element("css selector", _css("root"))
@@ -890,6 +892,104 @@ def test_opened_as_a_file_the_explorer_says_to_serve_the_folder(browser):
     assert browser.execute_script("return arguments[0].naturalWidth;", image) > 0
     errors = [e["message"] for e in browser.get_log("browser") if e["level"] == "SEVERE"]
     assert not [e for e in errors if "onnxruntime" in e or "latent explorer" in e], errors
+
+
+RESOURCES = "return performance.getEntriesByType('resource').map(e => e.name);"
+WAIT_READY = """
+const [c, done] = arguments;
+const root = document.querySelector('.' + c.root);
+root[c.ready].then(() => done({failed: root[c.state].failed, startedMs: root[c.state].startedMs}));
+"""
+
+
+def test_an_explorer_loads_its_model_only_once_it_comes_into_view(server, browser):
+    """The page shows the explorer's picture at once and downloads neither ONNX Runtime nor the
+    model until the reader scrolls to it (what benchmarks/browser_explorer.py measures)."""
+    page = _explorer_page("latent_space")
+    browser.set_window_size(WIDE, 1000)
+    browser.get(f"{server}/{page}.html")
+    time.sleep(1.5)  # time enough for a page that loads eagerly to ask for the runtime
+    explorer = browser.find_element("css selector", _css("root"))
+    assert not [u for u in browser.execute_script(RESOURCES)
+                if u.endswith(".onnx") or "onnxruntime" in u]
+    assert explorer.find_element("css selector", _css("fallback")).is_displayed()
+    assert "scroll to it" in explorer.find_element("css selector", _css("loading")).text
+    assert browser.execute_script(f"return arguments[0].{NAMES['state']}.startedMs;",
+                                  explorer) is None
+    browser.execute_script("arguments[0].scrollIntoView();", explorer)
+    ready = browser.execute_async_script(WAIT_READY, NAMES)
+    assert ready["failed"] is None and ready["startedMs"] is not None
+    assert explorer.find_element("css selector", _css("live")).is_displayed()
+    assert not explorer.find_element("css selector", _css("fallback")).is_displayed()
+    assert [u for u in browser.execute_script(RESOURCES) if u.endswith(".onnx")]
+
+
+SAMPLE = """
+const [c, noise, done] = arguments;
+const hooks = document.querySelector('.' + c.root)[c.state];
+hooks.sample(noise).then(() => done({path: hooks.chain.path, samples: hooks.samples}),
+                         error => done(String(error)));
+"""
+
+SHOW_STEP = """
+const [c, position] = arguments;
+const root = document.querySelector('.' + c.root), slider = root.querySelector('.' + c.step);
+slider.value = position;
+slider.dispatchEvent(new Event('input'));
+return {last: root[c.state].last, label: root.querySelector('.' + c['step-value']).textContent};
+"""
+
+
+def test_the_diffusion_explorer_samples_as_pytorch_does(server, browser):
+    """On fixed noise, the page's reverse chain is LatentDiffusion.sample's, run with the page's
+    denoiser file (tests/test_export.py checks it against the PyTorch network), and each step the
+    slider picks shows those codes decoded by the page's decoder file."""
+    import torch
+
+    from vae_helpers import LatentDiffusion
+
+    page, explorer, model = _open_explorer(browser, server, "latent_diffusion", part="denoiser")
+    config = model.config
+    n, nz, steps, schedule = config["n"], config["nz"], config["steps"], config["schedule"]
+    prior = LatentDiffusion(nz, steps=steps, beta_start=schedule["betas"][0],
+                            beta_end=schedule["betas"][-1])
+    for key, buffer in (("betas", "betas"), ("alphas", "alphas"),
+                        ("alphaBars", "alpha_bars"), ("variances", "variances")):
+        np.testing.assert_allclose(schedule[key], getattr(prior, buffer).numpy(), rtol=1e-12)
+    session = model.sessions["denoiser"]
+
+    class PageDenoiser(torch.nn.Module):  # the page's file in place of the network
+        def forward(self, z, t):
+            (eps,) = session.run(["eps"], {"z": z.numpy(), "t": t.float().numpy()})
+            return torch.from_numpy(eps)
+
+    prior.denoiser = PageDenoiser()
+    noise = torch.randn(steps, n, nz, generator=torch.Generator().manual_seed(0))
+    drawn = browser.execute_async_script(SAMPLE, NAMES, noise.flatten().tolist())
+    assert isinstance(drawn, dict), drawn
+    expected = prior.sample(n, noise=noise, trajectory=True)  # z_T, ..., z_0
+    got = np.asarray(drawn["path"]).reshape(steps + 1, n, nz)
+    worst = _max_difference(got, expected.numpy())
+    assert worst <= TOLERANCE, f"{page}: the chain differs from PyTorch's by up to {worst:.2e}"
+    for position in (0, steps // 2, steps):
+        shown = browser.execute_script(SHOW_STEP, NAMES, position)
+        assert shown["last"]["position"] == position
+        assert shown["label"].startswith(f"t = {steps - position}")
+        pixels = model.decode(expected[position].numpy())
+        assert _max_difference(shown["last"]["pixels"], pixels.reshape(-1)) <= TOLERANCE
+    explorer.find_element("css selector", _css("sample")).click()
+    again = browser.execute_async_script(SETTLE_DIFFUSION, NAMES)
+    assert again["samples"] == drawn["samples"] + 1
+    assert _max_difference(np.asarray(again["path"]).reshape(steps + 1, n, nz), got) > 0.1
+    browser.execute_script("arguments[0].scrollIntoView({block: 'center'});", explorer)
+    explorer.screenshot(str(SCREENSHOTS / "diffusion_explorer.png"))
+
+
+SETTLE_DIFFUSION = """
+const [c, done] = arguments;
+const hooks = document.querySelector('.' + c.root)[c.state];
+hooks.idle().then(() => done({path: hooks.chain.path, samples: hooks.samples}));
+"""
 
 
 def test_solutions_are_hidden_behind_a_toggle(server, browser):

@@ -80,3 +80,30 @@ def test_export_hides_its_own_warnings_only(tmp_path):
         export_onnx(VAE(nh=8), tmp_path, "quiet")
     with pytest.warns(UserWarning, match="a warning of the model's own"):
         export_onnx(Noisy(nh=8), tmp_path, "noisy")
+
+
+def test_the_exported_denoiser_predicts_what_pytorch_predicts(tmp_path, onnxruntime):
+    from vae_helpers import LatentDiffusion, export_denoiser
+
+    torch.manual_seed(0)
+    prior = LatentDiffusion(5, steps=30, nh=16)
+    path = export_denoiser(prior, tmp_path, "ddpm")
+    assert path == tmp_path / "ddpm_denoiser.onnx"
+    z, t = torch.randn(9, 5), torch.arange(1, 10) * 3
+    with torch.no_grad():
+        expected = prior.denoiser(z, t)
+    (got,) = _session(onnxruntime, path).run(["eps"], {"z": z.numpy(),
+                                                       "t": t.float().numpy()})
+    np.testing.assert_allclose(got, expected.numpy(), atol=1e-5, rtol=0)
+    with pytest.raises(TypeError, match="prior must be a LatentDiffusion"):
+        export_denoiser(VAE(nh=8), tmp_path, "ddpm")
+    with pytest.raises(ValueError, match="name must be letters"):
+        export_denoiser(prior, tmp_path, "../ddpm")
+
+
+def test_export_writes_only_the_parts_asked(tmp_path):
+    paths = export_onnx(VAE(nh=8), tmp_path, "vae", parts=("decoder",))
+    assert list(paths) == ["decoder"] and [p.name for p in tmp_path.iterdir()] == [
+        "vae_decoder.onnx"]
+    with pytest.raises(ValueError, match="parts must name"):
+        export_onnx(VAE(nh=8), tmp_path, "vae", parts=("prior",))

@@ -8,7 +8,7 @@ import pytest
 import torch
 from PIL import Image
 
-from vae_helpers import VAE, ConditionalVAE, LatentExplorer
+from vae_helpers import VAE, ConditionalVAE, DiffusionExplorer, LatentDiffusion, LatentExplorer
 from vae_helpers.widgets import MAP_AXES, MAP_PIXELS, PAGE
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -55,8 +55,8 @@ def test_marker_fraction_maps_the_square_to_the_plotting_box(explorer):
 def test_static_html_exports_the_model_and_names_its_files(explorer, tmp_path):
     html = explorer.static_html("vae", folder=tmp_path / "models").data
     config = _config(html)
-    assert config["encoder"].endswith("models/vae_encoder.onnx")
-    assert config["decoder"].endswith("models/vae_decoder.onnx")
+    assert config["models"] == {"encoder": f"{tmp_path}/models/vae_encoder.onnx",
+                                "decoder": f"{tmp_path}/models/vae_decoder.onnx"}
     # The two networks the page runs, and nothing else (no file for tests only).
     assert sorted(p.name for p in (tmp_path / "models").iterdir()) == [
         "vae_decoder.onnx", "vae_encoder.onnx"]
@@ -174,7 +174,7 @@ def test_the_page_html_uses_the_contract_classes_only(explorer, mnist_test, tmp_
     torch.manual_seed(0)
     conditional = LatentExplorer(ConditionalVAE(nh=16), mnist_test)
     used = set()
-    for model, name in ((explorer, "vae"), (conditional, "cvae")):
+    for model, name in ((explorer, "vae"), (conditional, "cvae"), (_diffusion(), "ddpm")):
         html = model.static_html(name, folder=tmp_path).data
         used |= {c for value in re.findall(r'class="([^"]*)"', html) for c in value.split()}
     assert used <= set(CLASSES.values()), used - set(CLASSES.values())
@@ -197,3 +197,74 @@ def test_the_style_sheet_styles_contract_classes_only():
     selectors = re.findall(r"\.((?:vae-|explorer-)[\w-]+)", STYLES.read_text())
     assert selectors and set(selectors) <= set(CLASSES.values()), (
         set(selectors) - set(CLASSES.values()))
+
+
+def _diffusion(n=3, steps=6, nz=4):
+    torch.manual_seed(0)
+    return DiffusionExplorer(LatentDiffusion(nz, steps=steps, nh=16), VAE(nh=16, nz=nz), n=n)
+
+
+def test_the_diffusion_explorer_decodes_every_step_of_its_chains():
+    explorer = _diffusion()
+    prior, vae = explorer.prior, explorer.vae
+    assert explorer.frames.shape == (7, 3, 784)
+    # The same chains again, from the same seed: prior.sample's, decoded.
+    path = prior.sample(3, torch.Generator().manual_seed(0), trajectory=True)
+    with torch.no_grad():
+        expected = vae.probabilities(path.reshape(-1, 4)).reshape(7, 3, 784)
+    assert torch.allclose(explorer.frames, expected)
+    before = explorer.frames.clone()
+    explorer.sample()
+    assert not torch.allclose(explorer.frames, before)  # new chains
+    picture = Image.open(BytesIO(explorer.frames_png([0, 6])))
+    assert picture.size == (2 * (2 * 30 + 2), 2 * (3 * 30 + 2))  # 2 steps across, 3 chains down
+
+
+def test_the_diffusion_page_carries_the_schedule_and_its_two_networks(tmp_path):
+    explorer = _diffusion()
+    html = explorer.static_html("ddpm", folder=tmp_path).data
+    config = _config(html)
+    assert config["kind"] == "diffusion" and (config["n"], config["nz"], config["steps"]) == (
+        3, 4, 6)
+    assert config["models"] == {"denoiser": f"{tmp_path}/ddpm_denoiser.onnx",
+                                "decoder": f"{tmp_path}/ddpm_decoder.onnx"}
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ddpm_decoder.onnx",
+                                                           "ddpm_denoiser.onnx"]
+    for key, buffer in (("betas", "betas"), ("alphas", "alphas"), ("alphaBars", "alpha_bars"),
+                        ("variances", "variances")):
+        assert config["schedule"][key] == getattr(explorer.prior, buffer).tolist()
+    assert html.count("<canvas") == 3 and 'max="6"' in html
+    assert "data:image/png;base64," in html  # the picture shown until the model runs
+
+
+def test_the_diffusion_explorer_refuses_a_vae_that_does_not_fit_its_prior():
+    prior = LatentDiffusion(4, steps=5, nh=8)
+    with pytest.raises(ValueError, match="nz = 4"):
+        DiffusionExplorer(prior, VAE(nh=8, nz=2))
+    with pytest.raises(ValueError, match="unconditional"):
+        DiffusionExplorer(prior, ConditionalVAE(nh=8, nz=4))
+    with pytest.raises(TypeError, match="prior must be a LatentDiffusion"):
+        DiffusionExplorer(VAE(nh=8, nz=4), VAE(nh=8, nz=4))
+
+
+def test_the_live_diffusion_explorer_follows_its_slider_and_button():
+    explorer = _diffusion()
+    box = explorer.live()
+    image, (slider, caption, button) = box.children[0], box.children[1].children
+    assert caption.value.startswith("t = 0") and image.value == explorer.frames_png([6], 3)
+    slider.value = 0
+    assert caption.value == "t = 6" and image.value == explorer.frames_png([0], 3)
+    before = explorer.frames.clone()
+    button.click()
+    assert not torch.equal(before, explorer.frames)
+
+
+def test_the_page_part_offers_its_picture_to_outputs_that_cannot_run_it(tmp_path):
+    """HTML for the web book; for the PDF book (which shows no HTML) the picture instead."""
+    explorer = _diffusion()
+    part = explorer.static_html("ddpm", folder=tmp_path)
+    bundle = part._repr_mimebundle_()
+    assert bundle["text/html"] == part.data
+    png = base64.b64decode(bundle["image/png"])
+    assert png == part.png and Image.open(BytesIO(png)).size[0] > 0
+    assert "web book" in bundle["text/plain"]

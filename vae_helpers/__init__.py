@@ -44,7 +44,7 @@ _EXPORTS = {
     "gradient_estimators": ("reparameterization_gradients", "score_function_gradients"),
     "hierarchical": ("HierarchicalVAE", "hierarchical_log_likelihood", "hierarchical_loss",
         "kl_normal_diag", "LadderVAE", "layer_active_units", "layer_kl_terms", "TwoLayerVAE"),
-    "latent_diffusion": ("Denoiser", "fit_diffusion", "LatentDiffusion"),
+    "latent_diffusion": ("Denoiser", "export_denoiser", "fit_diffusion", "LatentDiffusion"),
     "iwae_gradients": ("dreg_loss", "stl_loss"),
     "likelihoods": ("BernoulliPixels", "ContinuousBernoulliPixels", "GaussianPixels",
         "make_likelihood", "PixelLikelihood"),
@@ -59,13 +59,15 @@ _EXPORTS = {
     "priors": ("aggregate_log_density", "MixturePrior", "StandardNormalPrior"),
     "quantization": ("codebook_perplexity", "fit_vqvae", "VectorQuantizer", "VQVAE",
         "vqvae_loss"),
+    "semi_supervised": ("classifier_accuracy", "fit_classifier", "fit_m2", "labeled_loss",
+        "m2_loss", "make_classifier", "SemiSupervisedVAE", "split_labels", "unlabeled_loss"),
     "shapes": ("FACTOR_SIZES", "FACTORS", "factor_values", "make_shapes", "render_shapes",
         "SHAPE_NAMES", "Shapes"),
     "steps": ("kl_weight", "make_optimizer", "train_epoch"),
     "training": ("DEFAULT_SEED", "fit", "History"),
     "runs": ("load_or_train", "train_model"),
     "cuda_graphs": ("CudaGraphEpoch",),
-    "widgets": ("LatentExplorer",),
+    "widgets": ("DiffusionExplorer", "LatentExplorer"),
 }
 _MODULE_OF = {name: module for module, names in _EXPORTS.items() for name in names}
 __all__ = sorted(_MODULE_OF, key=str.lower)

@@ -20,12 +20,16 @@ and step t's term is w_t ||eps - eps(z_t, t)||^2 + c_t: the DDPM loss, weighted.
 
 from __future__ import annotations
 
+import copy
 import math
+import os
+from pathlib import Path
 
 import torch
 from torch import nn
 
 from .errors import check_integers, check_numbers
+from .export import check_name, export_network
 from .losses import LOG_2PI
 
 
@@ -220,3 +224,15 @@ def fit_diffusion(prior: LatentDiffusion, mu: torch.Tensor, log_var: torch.Tenso
         losses.append(total / len(codes))
     prior.eval()
     return losses
+
+
+def export_denoiser(prior: LatentDiffusion, folder: str | os.PathLike, name: str) -> Path:
+    """Write the network of ``prior`` to ``folder/{name}_denoiser.onnx``: inputs ``z`` (batch,
+    nz) and ``t`` (batch,), the step as float32 (1..T), output ``eps``, the predicted noise.
+    The schedule stays out of the file: a page computes the reverse steps from it. Chapter 16."""
+    if not isinstance(prior, LatentDiffusion):
+        raise TypeError(f"prior must be a LatentDiffusion, not {type(prior).__name__}.")
+    check_name(name)
+    denoiser = copy.deepcopy(prior.denoiser).cpu().float().eval()
+    return export_network(denoiser, (torch.zeros(1, prior.nz), torch.ones(1)),
+                          Path(folder, f"{name}_denoiser.onnx"), ["z", "t"], ["eps"])

@@ -6,6 +6,8 @@ exports the model's encoder and decoder as ONNX files and returns the HTML of an
 runs them in the web page with ONNX Runtime Web (``book/_static/latent_explorer.js``): continuous
 sliders, a draggable marker, a drawing pad whose digit the encoder places on the map, and
 interpolation. For a conditional model both add a digit selector. Both show the map's legend.
+``DiffusionExplorer`` does the same for chapter 16's latent diffusion prior: a step slider along
+its reverse chain, decoded by the VAE, and a button that draws new chains.
 
 ``PAGE`` is the page part's contract, the one place its names live: the classes of its
 elements and the properties the page script sets on the explorer element.
@@ -18,6 +20,7 @@ import io
 import json
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import matplotlib.pyplot as plt
 import torch
@@ -30,6 +33,9 @@ from .export import export_onnx
 from .model import LatentVariableModel
 from .plots import figure_png, scatter_codes
 
+if TYPE_CHECKING:
+    from .latent_diffusion import LatentDiffusion
+
 MAP_PIXELS = 300
 DIGIT_SCALE = 6
 # Where the plotting box sits in the map picture, as fractions (left, bottom, width, height):
@@ -37,21 +43,28 @@ DIGIT_SCALE = 6
 MAP_AXES = (0.16, 0.14, 0.8, 0.8)
 # Where static_html writes the ONNX files, relative to the notebook (and so to its page).
 MODEL_FOLDER = "browser_models"
-# The contract between static_html's HTML, the page script (book/_static/latent_explorer.js),
+# The contract between the explorers' HTML, the page script (book/_static/latent_explorer.js),
 # its styles (book/_static/book.css), the book's browser_models extension and the tests.
 # "classes": each element's role -> its class. static_html writes the HTML with them and copies
 # them into the explorer's settings, where the script reads them: the script knows only the
-# root's class. "properties": what the script sets on the root element, a promise settled once
-# the model runs or fails ("ready") and a small state object, replaced, never grown ("state":
-# "failed", the last decoded view "last", the drawn digit's "encoding", the "strip", the time of
-# the "firstImageMs" and of the "lastDecodeMs", a count of "decodes", and "idle()", a promise
-# for the end of the queued work), which the tests and benchmarks/browser_explorer.py read.
+# root's class. "properties": what the script sets on the root element: a promise settled once
+# the model runs or fails ("ready"); a function that starts the model at once and returns that
+# promise ("start"; otherwise it starts when the explorer first comes into view or is touched,
+# so that a reader who never gets there downloads nothing); and a small state object, replaced,
+# never grown ("state": "failed", "startedMs", the time the model began to load, the time of the
+# "firstImageMs"; for the latent explorer the last decoded view "last", the drawn digit's
+# "encoding", the "strip", the "lastDecodeMs" and a count of "decodes"; for the diffusion
+# explorer the "chain" drawn and the "last" row shown, "sample(noise)" to draw; and "idle()", a
+# promise for the end of the queued work), which the tests and benchmarks/browser_explorer.py
+# read.
 PAGE = {
     "classes": {
         "root": "vae-latent-explorer", "config": "explorer-config",
-        # Shown until the model runs: a picture of decoded codes and why it stands in: no
-        # WebAssembly or scripts ("why"), or a page opened as a file ("served").
+        # Shown until the model runs: a picture of what the model makes and why it stands in:
+        # no WebAssembly or scripts ("why"), a page opened as a file ("served"), or a model that
+        # loads once the explorer comes into view or is touched ("loading").
         "fallback": "explorer-fallback", "why": "explorer-why", "served": "explorer-served",
+        "loading": "explorer-loading",
         "live": "explorer-live", "row": "explorer-row", "controls": "explorer-controls",
         "map": "explorer-map", "marker": "explorer-marker", "ellipse": "explorer-ellipse",
         "legend": "explorer-legend", "decoded": "explorer-decoded",
@@ -63,12 +76,15 @@ PAGE = {
         "interpolation": "explorer-interpolation", "from": "explorer-from", "to": "explorer-to",
         "steps": "explorer-steps", "interpolate": "explorer-interpolate",
         "strip": "explorer-strip", "status": "explorer-status",
+        # The diffusion explorer's: the decoded chains at the slider's step, and the button.
+        "frames": "explorer-frames", "step": "explorer-step", "step-value": "explorer-step-value",
+        "sample": "explorer-sample",
         # On the page's <html> element while a map or a drawing pad, which take drags and
         # strokes, is on screen: the theme's "back to top" button, which floats over the page,
         # stays hidden then (book.css).
         "touch-on-screen": "vae-explorer-touch-on-screen",
     },
-    "properties": {"ready": "vaeReady", "state": "vaeExplorer"},
+    "properties": {"ready": "vaeReady", "state": "vaeExplorer", "start": "vaeStart"},
 }
 
 
@@ -221,19 +237,15 @@ class LatentExplorer:
         WebAssembly, or opened as a file, the page keeps a picture of decoded codes
         (``fallback_png``) and says why.
         """
-        import importlib.util
-
-        from IPython.display import HTML
-
-        if importlib.util.find_spec("onnx") is None:  # e.g. Colab: live() is the way there
-            return HTML(_FALLBACK_ONLY.format(c=PAGE["classes"],
-                                              fallback_src=_data_url(self.fallback_png())))
+        alt = "decoded digits for codes on a grid"
+        picture = self.fallback_png()
+        if not _can_export():
+            return _picture_only(picture, alt)
         paths = export_onnx(self.model, folder, name)
         config = {
             "page": PAGE, "limit": self.limit, "axes": MAP_AXES,
             "conditional": self.model.conditional, "digits": self.digits,
-            "encoder": Path(folder, paths["encoder"].name).as_posix(),
-            "decoder": Path(folder, paths["decoder"].name).as_posix(),
+            "models": {part: Path(folder, path.name).as_posix() for part, path in paths.items()},
             "testDigits": self.test_digits(),
         }
         classes = PAGE["classes"]
@@ -242,10 +254,137 @@ class LatentExplorer:
             options = "".join(f'<option value="{d}">{d}</option>' for d in self.digits)
             label = (f'<label>digit <select class="{classes["digit-select"]}">{options}'
                      '</select></label>')
-        return HTML(_PAGE_TEMPLATE.format(
-            c=classes, config=json.dumps(config).replace("</", "<\\/"),
-            map_src=_data_url(self._map_png), fallback_src=_data_url(self.fallback_png()),
-            size=MAP_PIXELS, limit=self.limit, label=label, legend=self.legend_html()))
+        fallback = _FALLBACK_BLOCK.format(c=classes, alt=alt, src=_data_url(picture))
+        return PagePart(_PAGE_TEMPLATE.format(
+            c=classes, config=_json_in_html(config), map_src=_data_url(self._map_png),
+            fallback=fallback, size=MAP_PIXELS, limit=self.limit, label=label,
+            legend=self.legend_html()), picture)
+
+
+class DiffusionExplorer:
+    """The reverse chain of chapter 16's latent diffusion ``prior``, each step's codes decoded
+    by ``vae``: ``n`` chains side by side, a slider over the steps from z_T to z_0 and a button
+    that draws new chains, in a kernel (``live``) or in the web book (``static_html``)."""
+
+    def __init__(self, prior: LatentDiffusion, vae: LatentVariableModel, n: int = 8,
+                 seed: int = 0) -> None:
+        from .latent_diffusion import LatentDiffusion
+
+        if not isinstance(prior, LatentDiffusion):
+            raise TypeError(f"prior must be a LatentDiffusion, not {type(prior).__name__}.")
+        if not isinstance(vae, LatentVariableModel) or vae.conditional or vae.nz != prior.nz:
+            raise ValueError(f"vae must be an unconditional vae_helpers model with nz = "
+                             f"{prior.nz}, the prior's code size.")
+        check_integers(n=n)
+        check_integers(0, seed=seed)
+        self.prior, self.vae, self.n = prior, vae, n
+        self.generator = torch.Generator(device=prior.betas.device).manual_seed(seed)
+        self.sample()
+
+    @torch.no_grad()
+    def sample(self) -> None:
+        """Draw ``n`` new chains; ``frames`` keeps every step's decoded images, (T + 1, n, 784),
+        from z_T (position 0) to z_0 (position T)."""
+        path = self.prior.sample(self.n, self.generator, trajectory=True)
+        pixels = self.vae.probabilities(path.reshape(-1, self.prior.nz).float())
+        self.frames = pixels.reshape(len(path), self.n, -1).cpu()
+
+    def frames_png(self, positions: list[int], scale: int = 2) -> bytes:
+        """PNG of the chains (rows) decoded at the given positions along the chain (columns),
+        enlarged ``scale`` times without blurring."""
+        from torchvision.utils import make_grid
+
+        images = self.frames[positions].transpose(0, 1).reshape(-1, 1, IMAGE_SIDE, IMAGE_SIDE)
+        grid = make_grid(images, nrow=len(positions), padding=2, pad_value=0.5)[0]
+        image = Image.fromarray((grid * 255).round().byte().numpy(), mode="L")
+        return _png(image.resize((image.width * scale, image.height * scale), Image.NEAREST))
+
+    def live(self):
+        """ipywidgets for a kernel: a step slider along the chains and a "sample" button."""
+        import ipywidgets as widgets
+
+        steps = self.prior.steps
+        slider = widgets.IntSlider(value=steps, min=0, max=steps, description="position",
+                                   continuous_update=True)
+        button = widgets.Button(description="sample")
+        image = widgets.Image(format="png")
+        caption = widgets.Label()
+
+        def show(change=None) -> None:
+            image.value = self.frames_png([slider.value], scale=3)
+            caption.value = f"t = {steps - slider.value}" + (" (z_0, the samples)"
+                                                            if slider.value == steps else "")
+
+        def resample(_) -> None:
+            self.sample()
+            show()
+
+        slider.observe(show, names="value")
+        button.on_click(resample)
+        show()
+        return widgets.VBox([image, widgets.HBox([slider, caption, button])])
+
+    def static_html(self, name: str, folder: str | os.PathLike = MODEL_FOLDER):
+        """The explorer for a page with no kernel: writes the prior's denoiser
+        (``export_denoiser``) and the VAE's decoder as ONNX to ``folder`` and returns HTML that
+        ``book/_static/latent_explorer.js`` runs with ONNX Runtime Web: the reverse steps are
+        computed in the page from the schedule, which the HTML carries. Until the model runs,
+        the page shows the chains of ``frames_png`` at seven positions."""
+        from .latent_diffusion import export_denoiser
+
+        steps = self.prior.steps
+        shown = [0, steps // 2, (7 * steps) // 10, (4 * steps) // 5, (9 * steps) // 10,
+                 (19 * steps) // 20, steps]
+        picture = self.frames_png(shown)
+        alt = f"{self.n} chains decoded at seven steps, from z_T (left) to z_0 (right)"
+        if not _can_export():
+            return _picture_only(picture, alt)
+        fallback = _FALLBACK_BLOCK.format(c=PAGE["classes"], src=_data_url(picture), alt=alt)
+        paths = {"denoiser": export_denoiser(self.prior, folder, name),
+                 **export_onnx(self.vae, folder, name, parts=("decoder",))}
+        schedule = {key: getattr(self.prior, buffer).tolist() for key, buffer in (
+            ("betas", "betas"), ("alphas", "alphas"), ("alphaBars", "alpha_bars"),
+            ("variances", "variances"))}
+        config = {"page": PAGE, "kind": "diffusion", "n": self.n, "nz": self.prior.nz,
+                  "steps": steps, "schedule": schedule,
+                  "models": {part: Path(folder, path.name).as_posix()
+                             for part, path in paths.items()}}
+        canvases = "".join(f'<canvas width="{IMAGE_SIDE}" height="{IMAGE_SIDE}"></canvas>'
+                           for _ in range(self.n))
+        return PagePart(_DIFFUSION_TEMPLATE.format(
+            c=PAGE["classes"], config=_json_in_html(config), fallback=fallback,
+            canvases=canvases, steps=steps), picture)
+
+
+class PagePart:
+    """What ``static_html`` returns: the explorer's HTML (``data``) for the web book, and the
+    picture it shows until its model runs, for outputs that cannot run it (the PDF book)."""
+
+    def __init__(self, html: str, png: bytes) -> None:
+        self.data, self.png = html, png
+
+    def _repr_mimebundle_(self, include=None, exclude=None) -> dict[str, str]:
+        return {"text/html": self.data,
+                "image/png": base64.b64encode(self.png).decode("ascii"),
+                "text/plain": "An explorer that runs the trained model in the web book."}
+
+
+def _can_export() -> bool:
+    """Whether the ``onnx`` package is here (Colab lacks it: ``live()`` is the way there)."""
+    import importlib.util
+
+    return importlib.util.find_spec("onnx") is not None
+
+
+def _picture_only(picture: bytes, alt: str):
+    from IPython.display import HTML
+
+    return HTML(_FALLBACK_ONLY.format(c=PAGE["classes"], alt=alt, src=_data_url(picture)))
+
+
+def _json_in_html(config: dict) -> str:
+    """``config`` as JSON that cannot end the <script> element holding it."""
+    return json.dumps(config).replace("</", "<\\/")
 
 
 def _data_url(png: bytes) -> str:
@@ -262,26 +401,31 @@ def _png(image: Image.Image) -> bytes:
 # part once the model runs. Styles are in book/_static/book.css.
 _FALLBACK_ONLY = """
 <div class="{c[fallback]}">
-<p>Decoded codes on a grid. The web book runs the trained model in the page; here,
-<code>explorer.live()</code> gives live sliders (exporting the model for a browser needs the
-<code>onnx</code> package, which this environment lacks).</p>
-<img alt="decoded digits for codes on a grid" src="{fallback_src}">
+<p>The web book runs the trained model in the page; here, <code>explorer.live()</code> gives live
+controls (exporting the model for a browser needs the <code>onnx</code> package, which this
+environment lacks).</p>
+<img alt="{alt}" src="{src}">
+</div>
+"""
+
+# What an explorer shows until its model runs in the page, and why.
+_FALLBACK_BLOCK = """
+<div class="{c[fallback]}">
+<p class="{c[why]}">This picture stands in for the live explorer, which runs the trained model in
+the web book with WebAssembly, because this browser does not offer it or runs no scripts here (in
+Jupyter or Colab, <code>explorer.live()</code> gives live controls).</p>
+<p class="{c[served]}" hidden>Opened as a file, this page cannot run the live explorer (the
+browser blocks the model's code there): serve the book's folder, with
+<code>python -m http.server -d _build/html</code>, and open <code>http://localhost:8000</code>.</p>
+<p class="{c[loading]}" hidden></p>
+<img alt="{alt}" src="{src}">
 </div>
 """
 
 _PAGE_TEMPLATE = """
 <div class="{c[root]}">
 <script type="application/json" class="{c[config]}">{config}</script>
-<div class="{c[fallback]}">
-<p class="{c[why]}">This picture of decoded codes stands in for the live explorer, which runs the
-trained model in the web book with WebAssembly, because this browser does not offer it or runs no
-scripts here (in Jupyter or Colab, <code>explorer.live()</code> gives live sliders).</p>
-<p class="{c[served]}" hidden>Opened as a file, this page cannot run the live explorer (the
-browser blocks the model's code there): serve the book's folder, with
-<code>python -m http.server -d _build/html</code>, and open <code>http://localhost:8000</code>.</p>
-<img alt="decoded digits for codes on a grid" src="{fallback_src}">
-</div>
-<div class="{c[live]}" hidden>
+{fallback}<div class="{c[live]}" hidden>
 <div class="{c[row]}">
 <div><div class="{c[map]}"><img alt="latent map: the test set's codes" src="{map_src}"
  width="{size}" height="{size}" draggable="false"><div class="{c[ellipse]}" hidden></div>
@@ -314,6 +458,21 @@ browser blocks the model's code there): serve the book's folder, with
 <label>images <input type="number" class="{c[steps]}" min="2" max="12" value="8"></label>
 <button type="button" class="{c[interpolate]}">interpolate</button>
 <div class="{c[strip]}"></div>
+</div>
+<p class="{c[status]}"></p>
+</div>
+</div>
+"""
+
+_DIFFUSION_TEMPLATE = """
+<div class="{c[root]}">
+<script type="application/json" class="{c[config]}">{config}</script>
+{fallback}<div class="{c[live]}" hidden>
+<div class="{c[frames]}">{canvases}</div>
+<div class="{c[controls]}">
+<label>z<sub>T</sub> <input type="range" class="{c[step]}" min="0" max="{steps}" step="1"
+ value="{steps}"> z<sub>0</sub></label> <output class="{c[step-value]}"></output>
+<button type="button" class="{c[sample]}">sample</button>
 </div>
 <p class="{c[status]}"></p>
 </div>

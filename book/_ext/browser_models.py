@@ -1,7 +1,8 @@
 """Trained models that run in the page: ONNX files and ONNX Runtime Web, served by the book.
 
-A chapter's ``LatentExplorer.static_html(name)`` exports the model's encoder and decoder to
-``browser_models/`` beside the notebook while the notebook executes. After the build this
+A chapter's ``LatentExplorer.static_html(name)`` (or ``DiffusionExplorer.static_html(name)``)
+exports the model's networks to ``browser_models/`` beside the notebook while the notebook
+executes. After the build this
 extension
 
 - copies those ``.onnx`` files to the same place beside the built page;
@@ -74,7 +75,7 @@ def referenced_models(page: Path) -> list[str]:
     """The model files named by the explorers on a built page, relative to the page."""
     configs = re.findall(rf'<script type="application/json" class="{CONFIG}">(.*?)</script>',
                          page.read_text(encoding="utf-8"), flags=re.S)
-    return [json.loads(config)[part] for config in configs for part in ("encoder", "decoder")]
+    return [url for config in configs for url in json.loads(config)["models"].values()]
 
 
 def publish(app: Sphinx, exception: Exception | None) -> None:

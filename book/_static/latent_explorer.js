@@ -1,13 +1,17 @@
-/* The web book's latent explorer: a chapter's trained encoder and decoder, exported as ONNX when
- * the book is built (vae_helpers.LatentExplorer.static_html), run in the page by ONNX Runtime Web
- * on single-threaded WebAssembly, served from the book itself (_static/vendor/onnxruntime).
- * No kernel, no network, no special server headers.
+/* The web book's explorers: a chapter's trained networks, exported as ONNX when the book is
+ * built (vae_helpers.LatentExplorer.static_html, DiffusionExplorer.static_html), run in the page
+ * by ONNX Runtime Web on single-threaded WebAssembly, served from the book itself
+ * (_static/vendor/onnxruntime). No kernel, no network, no special server headers.
  *
- * Each .vae-latent-explorer element gets continuous sliders, a draggable marker on the latent
- * map, a drawing pad (mouse and touch) whose digit is preprocessed as MNIST was and encoded live,
- * and an interpolation strip. The names of its parts, and of the properties this script sets on
- * it, come with its settings (config.page): vae_helpers.widgets.PAGE is their one source. Tests
- * and benchmarks read the small state object (`hooks`), whose fields are replaced, never grown.
+ * A page shows each explorer's picture at once; the runtime and the model load only when the
+ * explorer first comes into view or is touched, so a reader who never gets there downloads none
+ * of it. A latent explorer then gets continuous sliders, a draggable marker on the latent map, a
+ * drawing pad (mouse and touch) whose digit is preprocessed as MNIST was and encoded live, and
+ * an interpolation strip; a diffusion explorer (config.kind "diffusion") draws chains of its
+ * prior's reverse steps and shows them decoded at the step its slider picks. The names of the
+ * parts, and of the properties this script sets on the explorer, come with its settings
+ * (config.page): vae_helpers.widgets.PAGE is their one source. Tests and benchmarks read the
+ * small state object (`hooks`), whose fields are replaced, never grown.
  */
 (function () {
   "use strict";
@@ -84,6 +88,18 @@
     return x;
   }
 
+  /* ONNX Runtime runs one call per session at a time: tasks queue, one after another. Sets
+   * hooks.idle(), a promise for the end of the queued work; returns the function that queues. */
+  function queue(hooks) {
+    let last = Promise.resolve();
+    hooks.idle = async () => { let seen; do { seen = last; await seen; } while (seen !== last); };
+    return (task) => {
+      const done = last.then(task);
+      last = done.catch(() => {});
+      return done;
+    };
+  }
+
   function capture(element, event) {  // keep a drag's events when it leaves the element
     try {
       element.setPointerCapture(event.pointerId);
@@ -92,21 +108,12 @@
 
   async function start(root, config, find, hooks) {
     const limit = config.limit, [axLeft, axBottom, axWidth, axHeight] = config.axes;
-    Object.assign(hooks, {
-      decodes: 0, lastDecodeMs: null, firstImageMs: null, last: null, encoding: null, strip: null,
-    });
+    Object.assign(hooks, { decodes: 0, lastDecodeMs: null, last: null, encoding: null,
+      strip: null });
     const ort = await loadRuntime();
-    const [encoder, decoder] = await Promise.all(
-      [config.encoder, config.decoder].map((url) => ort.InferenceSession.create(url)));
-
-    // ONNX Runtime runs one call per session at a time: calls queue here, one after another.
-    let queue = Promise.resolve();
-    const exclusive = (task) => {
-      const done = queue.then(task);
-      queue = done.catch(() => {});
-      return done;
-    };
-    hooks.idle = async () => { let seen; do { seen = queue; await seen; } while (seen !== queue); };
+    const [encoder, decoder] = await Promise.all([config.models.encoder, config.models.decoder]
+      .map((url) => ort.InferenceSession.create(url)));
+    const exclusive = queue(hooks);
 
     const labels = (n, digit) =>
       new ort.Tensor("int64", BigInt64Array.from({ length: n }, () => BigInt(digit)), [n]);
@@ -290,6 +297,66 @@
     await hooks.idle();
   }
 
+  /* The diffusion explorer: n chains of the prior's reverse steps, z_T ~ N(0, I), then
+   * z_{t-1} = (z_t - beta_t / sqrt(1 - abar_t) eps(z_t, t)) / sqrt(alpha_t) + sqrt(var_t) noise
+   * for t = T..2 and the mean alone at t = 1, as LatentDiffusion.sample does; every step's codes
+   * are decoded at once, and the slider shows the images of one step. */
+  async function startDiffusion(root, config, find, hooks) {
+    const { n, nz, steps: T, schedule: s } = config;
+    Object.assign(hooks, { chain: null, last: null, samples: 0 });
+    const ort = await loadRuntime();
+    const [denoiser, decoder] = await Promise.all([config.models.denoiser, config.models.decoder]
+      .map((url) => ort.InferenceSession.create(url)));
+    const exclusive = queue(hooks);
+    const gaussian = () => {  // Box-Muller
+      const u = 1 - Math.random(), v = Math.random();
+      return Math.sqrt(-2 * Math.log(u)) * Math.cos(2 * Math.PI * v);
+    };
+    const size = n * nz, canvases = [...find("frames").querySelectorAll("canvas")];
+    const slider = find("step");
+    let frames = null;  // decoded images, (T + 1) x n x 784, from z_T (position 0) to z_0
+
+    function show() {
+      const position = Number(slider.value), t = T - position, at = position * n * SIDE * SIDE;
+      canvases.forEach((canvas, i) => paint(canvas, frames, at + i * SIDE * SIDE));
+      find("step-value").textContent = `t = ${t}` + (t === 0 ? " (z₀: the samples)" : "");
+      hooks.last = { position, pixels: Array.from(frames.subarray(at, at + n * SIDE * SIDE)) };
+      if (hooks.firstImageMs === null) hooks.firstImageMs = performance.now();
+    }
+    // noise: T x n x nz numbers, as LatentDiffusion.sample's `noise` (z_T, then each step's).
+    function sample(noise) {
+      noise = noise ? Float32Array.from(noise) : Float32Array.from({ length: T * size }, gaussian);
+      if (noise.length !== T * size) throw new Error(`noise must hold ${T * size} numbers`);
+      return exclusive(async () => {
+        const path = new Float32Array((T + 1) * size);
+        path.set(noise.subarray(0, size));
+        const steps = new ort.Tensor("float32", new Float32Array(n), [n]);
+        for (let t = T; t >= 1; t--) {
+          const from = (T - t) * size, z = path.subarray(from, from + size);
+          steps.data.fill(t);
+          const feeds = { z: new ort.Tensor("float32", z.slice(), [n, nz]), t: steps };
+          const eps = (await denoiser.run(feeds)).eps.data, i = t - 1;
+          const c = s.betas[i] / Math.sqrt(1 - s.alphaBars[i]), a = Math.sqrt(s.alphas[i]);
+          const sd = t > 1 ? Math.sqrt(s.variances[i]) : 0, extra = (T - t + 1) * size;
+          for (let j = 0; j < size; j++) {
+            path[from + size + j] = (z[j] - c * eps[j]) / a + (t > 1 ? sd * noise[extra + j] : 0);
+          }
+        }
+        const out = await decoder.run({ z: new ort.Tensor("float32", path, [(T + 1) * n, nz]) });
+        frames = out.pixels.data;
+        hooks.chain = { path: Array.from(path) };
+        hooks.samples += 1;
+        show();
+      });
+    }
+    slider.addEventListener("input", () => { if (frames) show(); });
+    find("sample").addEventListener("click", () => sample());
+    hooks.sample = sample;
+    await sample();
+    find("fallback").hidden = true;
+    find("live").hidden = false;
+  }
+
   /* The theme's "back to top" button floats over the middle of a narrow window while one
    * scrolls up: it stays away while a map or a drawing pad, which take drags and strokes, is on
    * screen (book.css hides it while the page's <html> element has the class named by `hide`). */
@@ -304,13 +371,20 @@
     elements.forEach((element) => watcher.observe(element));
   }
 
+  /* Each explorer starts when it first comes into view or is touched (or when the property
+   * `start` is called): until then its picture stands, and nothing more is downloaded. */
   function startAll() {
+    const waiting = new Map();  // explorer element -> its start function
+    const observer = "IntersectionObserver" in window ? new IntersectionObserver((changes) => {
+      changes.filter((c) => c.isIntersecting && waiting.has(c.target))
+        .forEach((c) => waiting.get(c.target)());
+    }, { rootMargin: "200px 0px" }) : null;
     document.querySelectorAll("." + ROOT).forEach((root) => {
       const config = JSON.parse(root.querySelector(":scope > script[type='application/json']")
         .textContent);
       const { classes, properties } = config.page;
       const find = (part) => root.querySelector(":scope ." + classes[part]);
-      const hooks = root[properties.state] = { failed: null };
+      const hooks = root[properties.state] = { failed: null, startedMs: null, firstImageMs: null };
       let reason = null;
       if (location.protocol === "file:") {  // ONNX Runtime's module and the models are blocked
         reason = "the page was opened as a file";
@@ -322,14 +396,39 @@
       if (reason) {  // the fallback picture stays
         hooks.failed = reason;
         root[properties.ready] = Promise.resolve();
+        root[properties.start] = () => root[properties.ready];
         return;
       }
-      root[properties.ready] = start(root, config, find, hooks).catch((error) => {
-        hooks.failed = String(error);
-        find("live").hidden = true;
-        find("fallback").hidden = false;
-        console.error("latent explorer:", error);
-      });
+      find("why").hidden = true;
+      const loading = find("loading");
+      loading.textContent = "The live explorer starts when you scroll to it or touch it.";
+      loading.hidden = false;
+      let settle;
+      root[properties.ready] = new Promise((resolve) => { settle = resolve; });
+      let started = null;
+      const begin = () => {
+        started = started || (async () => {
+          waiting.delete(root);
+          if (observer) observer.unobserve(root);
+          loading.textContent = "Loading the live explorer…";
+          hooks.startedMs = performance.now();
+          const run = config.kind === "diffusion" ? startDiffusion : start;
+          await run(root, config, find, hooks);
+        })().catch((error) => {
+          hooks.failed = String(error);
+          find("live").hidden = true;
+          find("fallback").hidden = false;
+          loading.textContent = "The live explorer could not start: " + error.message;
+          console.error("explorer:", error);
+        }).then(settle);
+        return root[properties.ready];
+      };
+      root[properties.start] = begin;
+      waiting.set(root, begin);
+      ["pointerdown", "focusin"].forEach((type) => root.addEventListener(type, begin,
+        { once: true }));
+      if (observer) observer.observe(root);
+      else begin();
     });
   }
   if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", startAll);
