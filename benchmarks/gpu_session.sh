@@ -32,4 +32,6 @@ timeout 240 python3 benchmarks/literature_table.py --device cuda --epochs 4 --ks
     --test-images 10000 --record benchmarks/results.json 2>&1 | log || true
 timeout 120 python3 benchmarks/ais.py --device cuda --epochs 20 --images 256 --chains 16 \
     --steps 100 1000 --record benchmarks/results.json 2>&1 | log || true
+timeout 300 python3 benchmarks/semi_supervised.py --device cuda --epochs 20 --nz 2 \
+    --record benchmarks/results.json 2>&1 | log || true
 cp benchmarks/results.json "$OUT/"

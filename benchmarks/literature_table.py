@@ -19,13 +19,16 @@ estimates how far the subset's mean lies from the full set's, and the appendix p
 schedule reached (after 1, 4, 13, 40, ... passes), for the page's curve.
 
 Budget. CPU (the defaults: one thread, 1 pass, seeds 0, 1, 2, k = 1, 5 and 50, one stochastic
-layer, L_5000 on the first 100 test images). On this book's 2-core machine, shared with other
-jobs, one pass took 1 to 3 minutes for k = 1, 2 to 3 for k = 5 and about 8 for k = 50, and each
-L_5000 score 1 to 1.5 minutes: about 50 minutes in all, run in parts: ``--ks 1,5`` (about 20
-minutes), ``--ks 50 --seeds 0`` (then 1, then 2; 10 minutes or more each) and one longer run
-for the page's curve, ``--ks 1 --seeds 0 --epochs 4`` (about 10 minutes). The command prints
-each pass and each score as it goes, and records after every run (a run cut short by a time
-limit loses only itself). GPU,
+layer, L_5000 on the first 100 test images). On this book's 2-core machine, with nothing else
+heavy running, one pass took about 12 s for k = 1, 25 to 45 s for k = 5 and 80 s for k = 50
+(two stochastic layers: 18, 26 and 118 s), and each L_5000 score 15 to 45 s; run in parts,
+every row of Burda et al.'s table but the two-layer VAEs with k = 5 and 50, at one pass over
+three seeds, plus one run to 13 passes for the page's curve, took about half an hour:
+``--ks 1,5``, ``--ks 50``, ``--ks "" --vae-ks 5,50``, ``--layers 2 --ks 1,5``, ``--layers 2
+--ks 50`` and ``--ks 1 --seeds 0 --epochs 13``.
+A busy machine is several times slower (PyTorch's threads wait on each other). The command
+prints each pass and each score as it goes, and records after every run (a run cut short by a
+time limit loses only itself). GPU,
 the paper's full length (many GPU-hours: each pass is 3,000 small steps):
 
     --device cuda --epochs 3280 --layers 1,2 --vae-ks 5,50 --test-images 10000

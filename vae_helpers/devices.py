@@ -61,4 +61,5 @@ def describe_device(device: torch.device | str | None = None) -> str:
     device = torch.device(device) if device is not None else best_device()
     if device.type == "cuda":
         return f"cuda ({torch.cuda.get_device_name(device)})"
-    return f"cpu ({torch.get_num_threads()} threads)"
+    threads = torch.get_num_threads()
+    return f"cpu ({threads} thread{'' if threads == 1 else 's'})"
