@@ -894,6 +894,49 @@ def test_opened_as_a_file_the_explorer_says_to_serve_the_folder(browser):
     assert not [e for e in errors if "onnxruntime" in e or "latent explorer" in e], errors
 
 
+# Chapter 9's second explorer (M2's style code): found by the model files it names.
+SWITCH_CLASS = """
+const [c, name, z, digits, done] = arguments;
+const root = [...document.querySelectorAll('.' + c.root)]
+  .find(r => r.querySelector('.' + c.config).textContent.includes(name));
+(async () => {
+  await root[c.start]();
+  const hooks = root[c.state], select = root.querySelector('.' + c['digit-select']);
+  root.querySelectorAll('.' + c.z1 + ', .' + c.z2).forEach((s, i) => {
+    s.value = z[i]; s.dispatchEvent(new Event('input'));
+  });
+  const shown = [];
+  for (const digit of digits) {
+    select.value = String(digit);
+    select.dispatchEvent(new Event('change'));
+    await hooks.idle();
+    shown.push(hooks.last);
+  }
+  return {failed: hooks.failed, shown,
+          config: JSON.parse(root.querySelector('.' + c.config).textContent)};
+})().then(done, error => done(String(error)));
+"""
+
+
+def test_the_m2_explorer_changes_the_class_and_keeps_the_style(server, browser):
+    """Chapter 9's M2 explorer: one style code z decoded as each digit, as its model files do,
+    and a different image for each digit."""
+    page = _explorer_page("semi_supervised")
+    browser.set_window_size(WIDE, 1000)
+    browser.get(f"{server}/{page}.html")
+    z, digits = [0.5, -0.8], list(range(10))
+    found = browser.execute_async_script(SWITCH_CLASS, NAMES, "semi_supervised_decoder", z,
+                                         digits)
+    assert isinstance(found, dict) and found["failed"] is None, found
+    model = _PageModel(page, found["config"])
+    assert model.conditional
+    for digit, shown in zip(digits, found["shown"]):
+        assert shown["digit"] == digit and shown["z"] == pytest.approx(z, abs=1e-6)
+        assert _max_difference(shown["pixels"], model.decode([z], digit)[0]) <= TOLERANCE
+    images = np.asarray([shown["pixels"] for shown in found["shown"]])
+    assert min(np.abs(images[i] - images[j]).max() for i in range(10) for j in range(i)) > 0.1
+
+
 RESOURCES = "return performance.getEntriesByType('resource').map(e => e.name);"
 WAIT_READY = """
 const [c, done] = arguments;
