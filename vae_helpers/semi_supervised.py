@@ -20,7 +20,7 @@ from torch import nn
 
 from .data import NX, ImageSet, draw_pixels
 from .errors import TrainingDiverged, check_integers, check_numbers
-from .losses import kl_to_standard_normal
+from .losses import negative_elbo
 from .model import N_CLASSES, ConditionalVAE
 
 PAPER_ALPHA_SHARE = 0.1  # Kingma et al. (2014): alpha = 0.1 N, N the size of the training set
@@ -69,8 +69,7 @@ def make_classifier(nx: int = NX, nh: int = 512, n_classes: int = N_CLASSES) -> 
 def labeled_loss(model: SemiSupervisedVAE, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     """L(x, y) per example: the conditional negative ELBO, -log p(x | z, y) + KL(q(z | x, y) ||
     p(z)) with one draw of z (chapter 9)."""
-    logits, mu, log_var = model(x, y)
-    return -model.log_likelihood(x, logits) + kl_to_standard_normal(mu, log_var)
+    return negative_elbo(x, *model(x, y), reduction="none", likelihood=model.likelihood)
 
 
 def every_label_loss(model: SemiSupervisedVAE, x: torch.Tensor) -> torch.Tensor:
@@ -79,7 +78,7 @@ def every_label_loss(model: SemiSupervisedVAE, x: torch.Tensor) -> torch.Tensor:
     mu, log_var = model.encode_every_label(x)
     labels = torch.arange(model.n_classes, device=x.device).unsqueeze(1).expand(mu.shape[:2])
     logits = model.decode(model.reparameterize(mu, log_var), labels)
-    return -model.log_likelihood(x, logits) + kl_to_standard_normal(mu, log_var)
+    return negative_elbo(x, logits, mu, log_var, reduction="none", likelihood=model.likelihood)
 
 
 def unlabeled_loss(model: SemiSupervisedVAE, x: torch.Tensor) -> torch.Tensor:

@@ -245,7 +245,7 @@ class LatentExplorer:
         config = {
             "page": PAGE, "limit": self.limit, "axes": MAP_AXES,
             "conditional": self.model.conditional, "digits": self.digits,
-            "models": {part: Path(folder, path.name).as_posix() for part, path in paths.items()},
+            "models": _model_urls(folder, paths),
             "testDigits": self.test_digits(),
         }
         classes = PAGE["classes"]
@@ -347,8 +347,7 @@ class DiffusionExplorer:
             ("variances", "variances"))}
         config = {"page": PAGE, "kind": "diffusion", "n": self.n, "nz": self.prior.nz,
                   "steps": steps, "schedule": schedule,
-                  "models": {part: Path(folder, path.name).as_posix()
-                             for part, path in paths.items()}}
+                  "models": _model_urls(folder, paths)}
         canvases = "".join(f'<canvas width="{IMAGE_SIDE}" height="{IMAGE_SIDE}"></canvas>'
                            for _ in range(self.n))
         return PagePart(_DIFFUSION_TEMPLATE.format(
@@ -367,6 +366,11 @@ class PagePart:
         return {"text/html": self.data,
                 "image/png": base64.b64encode(self.png).decode("ascii"),
                 "text/plain": "An explorer that runs the trained model in the web book."}
+
+
+def _model_urls(folder: str | os.PathLike, paths: dict[str, Path]) -> dict[str, str]:
+    """Each exported network's address as the page names it: relative to the notebook."""
+    return {part: Path(folder, path.name).as_posix() for part, path in paths.items()}
 
 
 def _can_export() -> bool:
