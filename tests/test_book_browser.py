@@ -59,6 +59,10 @@ def _toc_pages() -> list[str]:
 # Pages of _toc.yml, then the ones Sphinx and sphinx-proof generate.
 PAGES = [*_toc_pages(), "genindex", "prf-prf"]
 NOTEBOOK_PAGES = [page for page in PAGES if (ROOT / f"{page}.ipynb").is_file()]
+# The Korean edition's pages (``python book/editions.py`` builds them into _build/html/ko/):
+# the same checks in the browser as the English ones.
+KOREAN = "ko/"
+BOTH_EDITIONS = PAGES + [KOREAN + page for page in PAGES]
 
 
 def _unavailable(reason: str) -> None:
@@ -365,6 +369,8 @@ def pages(server, browser):
     reports: dict[str, PageReport] = {}
 
     def report(page: str) -> PageReport:
+        if page.startswith(KOREAN) and not (HTML / KOREAN / "index.html").is_file():
+            _unavailable("the Korean edition is not built: run `python book/editions.py`")
         if page not in reports:
             reports[page] = _inspect(browser, f"{server}/{page}.html", page.replace("/", "_"))
         return reports[page]
@@ -385,7 +391,7 @@ def _no_faults(page: str, found: dict[str, list[str]]) -> None:
     assert not message, message
 
 
-@pytest.mark.parametrize("page", PAGES)
+@pytest.mark.parametrize("page", BOTH_EDITIONS)
 def test_page_has_a_title_loads_its_images_and_stays_local(pages, page):
     report = pages(page)
     assert report.title, f"{page} has no title"
@@ -395,30 +401,30 @@ def test_page_has_a_title_loads_its_images_and_stays_local(pages, page):
                       "responses with an error status": report.failed_responses})
 
 
-@pytest.mark.parametrize("page", PAGES)
+@pytest.mark.parametrize("page", BOTH_EDITIONS)
 def test_no_raw_tex_in_the_visible_text(pages, page):
     faults = pages(page).faults
     _no_faults(page, {"raw TeX in the text (outside maths and code)": faults["rawTex"],
                       "maths that MathJax did not typeset": faults["untypeset"]})
 
 
-@pytest.mark.parametrize("page", PAGES)
+@pytest.mark.parametrize("page", BOTH_EDITIONS)
 def test_no_error_output(pages, page):
     _no_faults(page, {"error or stderr outputs": pages(page).faults["errors"]})
 
 
-@pytest.mark.parametrize("page", PAGES)
+@pytest.mark.parametrize("page", BOTH_EDITIONS)
 def test_no_console_error(pages, page):
     _no_faults(page, {"console errors": pages(page).console_errors})
 
 
-@pytest.mark.parametrize("page", PAGES)
+@pytest.mark.parametrize("page", BOTH_EDITIONS)
 def test_display_equations_fit_their_column_at_1280px(pages, page):
     _no_faults(page, {"display equations wider than the text column":
                       pages(page).faults["wideEquations"]})
 
 
-@pytest.mark.parametrize("page", PAGES)
+@pytest.mark.parametrize("page", BOTH_EDITIONS)
 def test_cell_outputs_fit_at_1280px(pages, page):
     faults = pages(page).faults
     _no_faults(page, {"output lines cut off (the box scrolls sideways)": faults["clippedOutputs"],
@@ -426,7 +432,7 @@ def test_cell_outputs_fit_at_1280px(pages, page):
                       "figures shrunk below 75% of their size": faults["shrunkFigures"]})
 
 
-@pytest.mark.parametrize("page", PAGES)
+@pytest.mark.parametrize("page", BOTH_EDITIONS)
 def test_no_sideways_scroll_at_390px(pages, page):
     phone = pages(page).phone
     wide = phone["scrollWidth"] > phone["width"]
@@ -436,7 +442,7 @@ def test_no_sideways_scroll_at_390px(pages, page):
         "tables that scroll sideways": phone["scrollingTables"]})
 
 
-@pytest.mark.parametrize("page", PAGES)
+@pytest.mark.parametrize("page", BOTH_EDITIONS)
 def test_no_empty_header_and_one_search_box_at_1280px(pages, page):
     faults = pages(page).faults
     boxes = faults["searchBoxes"]
@@ -444,12 +450,12 @@ def test_no_empty_header_and_one_search_box_at_1280px(pages, page):
                       "search boxes (one is enough)": boxes if len(boxes) > 1 else []})
 
 
-@pytest.mark.parametrize("page", PAGES)
+@pytest.mark.parametrize("page", BOTH_EDITIONS)
 def test_code_fits_its_column_at_1280px(pages, page):
     _no_faults(page, {"code cells that scroll sideways": pages(page).faults["wideCode"]})
 
 
-@pytest.mark.parametrize("page", PAGES)
+@pytest.mark.parametrize("page", BOTH_EDITIONS)
 def test_maths_is_whole_and_numbers_stand_apart_at_390px(pages, page):
     phone = pages(page).phone
     _no_faults(page, {
@@ -493,14 +499,14 @@ def figure_text_sizes(figures: list[dict]) -> list[tuple[float, str]]:
     return sizes
 
 
-@pytest.mark.parametrize("page", PAGES)
+@pytest.mark.parametrize("page", BOTH_EDITIONS)
 def test_figure_text_stays_readable_at_390px(pages, page):
     small = [text for size, text in figure_text_sizes(pages(page).phone["figures"])
              if size < MIN_FIGURE_TEXT_PX]
     _no_faults(page, {f"figures whose text is below {MIN_FIGURE_TEXT_PX} px": small})
 
 
-@pytest.mark.parametrize("page", PAGES)
+@pytest.mark.parametrize("page", BOTH_EDITIONS)
 def test_no_sentence_ends_in_a_colon_before_nothing(pages, page):
     _no_faults(page, {"a colon introduces nothing": pages(page).faults["danglingColons"]})
 
@@ -599,9 +605,13 @@ def _css(part: str) -> str:
     return "." + PAGE["classes"][part]
 
 
-def _explorer_page(name: str, part: str = "encoder") -> str:
-    """The notebook page that shows the explorer of the model exported as ``name``."""
-    return _page_showing(f'"{MODEL_FOLDER}/{name}_{part}.onnx"')
+def _explorer_page(name: str, part: str = "encoder", edition: str = "") -> str:
+    """The notebook page that shows the explorer of the model exported as ``name``, in the
+    English edition or (``edition="ko/"``) in the Korean one."""
+    page = edition + _page_showing(f'"{MODEL_FOLDER}/{name}_{part}.onnx"')
+    if not (HTML / f"{page}.html").is_file():
+        _unavailable(f"no {page}.html: build the editions with `python book/editions.py`")
+    return page
 
 
 class _PageModel:
@@ -632,10 +642,11 @@ class _PageModel:
                                                   {"x": x, **self._label(len(x), digit)}))
 
 
-def _open_explorer(browser, server: str, name: str, width: int = WIDE, part: str = "encoder"):
+def _open_explorer(browser, server: str, name: str, width: int = WIDE, part: str = "encoder",
+                   edition: str = ""):
     """Load the page with the explorer ``name`` (whose model has ``part``) at ``width`` and wait
     until its model runs; returns the page, the explorer element and the model files it runs."""
-    page = _explorer_page(name, part)
+    page = _explorer_page(name, part, edition)
     browser.set_window_size(width, 1000 if width == WIDE else 844)
     browser.get(f"{server}/{page}.html")
     explorer = browser.find_element("css selector", _css("root"))
@@ -649,11 +660,12 @@ def _max_difference(got, expected) -> float:
     return float(np.abs(np.asarray(got, dtype=np.float32) - np.asarray(expected)).max())
 
 
-@pytest.mark.parametrize("name", EXPLORERS)
-def test_the_page_decodes_as_its_model_files_do(server, browser, name):
+@pytest.mark.parametrize("name, edition", [(name, "") for name in EXPLORERS]
+                         + [("latent_space", KOREAN)])
+def test_the_page_decodes_as_its_model_files_do(server, browser, name, edition):
     import torch
 
-    page, _, model = _open_explorer(browser, server, name)
+    page, _, model = _open_explorer(browser, server, name, edition=edition)
     generator = torch.Generator().manual_seed(0)
     zs = (torch.rand(20, 2, generator=generator) * 6 - 3).tolist()
     digits = model.digits if model.conditional else [0]

@@ -1,4 +1,4 @@
-"""The PDF book (``python book/pdf.py``, Sphinx's LaTeX builder) and its link from the web book.
+"""The PDF books (``python book/editions.py``, Sphinx's LaTeX builder) and their web links.
 
 In the LaTeX build only:
 
@@ -11,8 +11,8 @@ In the LaTeX build only:
   output's text stand-in ("<... object>") is left out. An explorer without a picture is a
   warning, hence an error in the build.
 
-In the web book: a header button that downloads the PDF (``_static/vae-book.pdf``, which
-``book/pdf.py`` writes after the web build).
+In the web book: a header button that downloads the PDF of the page's edition
+(``_static/vae-book.pdf`` of each site, which ``book/editions.py`` writes after the web build).
 """
 
 from __future__ import annotations
@@ -26,9 +26,14 @@ logger = logging.getLogger(__name__)
 
 PDF_PATH = "_static/vae-book.pdf"
 EXPLORER_CALL = ".static_html("
-WEB_EDITION = ("In the web edition of this book, built from {url}, this picture is a live "
-               "explorer: the trained model runs in the page and redraws it as you use its "
-               "controls.")
+# What the PDF says in place of an explorer, and the header button's tooltip, per edition.
+WEB_EDITION = {
+    "en": ("In the web edition of this book, built from {url}, this picture is a live explorer: "
+           "the trained model runs in the page and redraws it as you use its controls."),
+    "ko": ("{url}에서 만드는 이 책의 웹판에서는 이 그림이 살아 있는 탐색기다. 학습된 모델이 "
+           "페이지 안에서 실행되어, 조작할 때마다 그림을 다시 그린다."),
+}
+PDF_TOOLTIP = {"en": "Download the whole book as a PDF", "ko": "책 전체를 PDF로 내려받기"}
 
 
 def _code_cells(document: nodes.Node):
@@ -91,7 +96,8 @@ class ExplorerPictures(SphinxPostTransform):
                     continue
             for literal in list(output.findall(nodes.literal_block)):
                 literal.parent.remove(literal)
-            output += nodes.paragraph("", WEB_EDITION.format(url=url))
+            sentence = WEB_EDITION.get(config.language, WEB_EDITION["en"])
+            output += nodes.paragraph("", sentence.format(url=url))
 
 
 def add_pdf_button(
@@ -106,7 +112,7 @@ def add_pdf_button(
         "url": context["pathto"](PDF_PATH, 1),
         "icon": "fas fa-book",
         "text": "PDF",
-        "tooltip": "Download the whole book as a PDF",
+        "tooltip": PDF_TOOLTIP.get(app.config.language, PDF_TOOLTIP["en"]),
         "label": "book-pdf-button",
     })
 
