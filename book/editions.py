@@ -32,8 +32,12 @@ LOCALE = ROOT / "book" / "locale"
 KOREAN = "ko"
 # Where each edition's web pages go; each one's PDF is _static/vae-book.pdf inside them.
 SITE = {"en": BUILD / "html", KOREAN: BUILD / "html" / KOREAN}
-# The book's title in each translated edition (the English one is _config.yml's).
-TITLE = {KOREAN: "직접 해 보는 변분 오토인코더"}
+# What a translated edition says in its own language beyond the catalogs: the book's title and
+# the buttons myst-nb puts on folded code cells.
+KOREAN_TITLE = "직접 해 보는 변분 오토인코더"
+TRANSLATED_CONFIG = {KOREAN: {"project": KOREAN_TITLE, "html_title": KOREAN_TITLE,
+                              "nb_code_prompt_show": "코드 셀 보기",
+                              "nb_code_prompt_hide": "코드 셀 숨기기"}}
 PDF_NAME = "vae-book.pdf"
 # The Korean PDF: Babel stays English (it has no Korean, and sphinx-jupyterbook-latex's preamble
 # needs Babel); once Babel has set its names, the book's title and the names LaTeX prints
@@ -41,7 +45,7 @@ PDF_NAME = "vae-book.pdf"
 KOREAN_PREAMBLE = ("\\AtBeginDocument{\\renewcommand{\\contentsname}{차례}"
                    "\\renewcommand{\\chaptername}{}\\renewcommand{\\partname}{부}"
                    "\\renewcommand{\\appendixname}{부록}\\renewcommand{\\figurename}{그림}"
-                   f"\\renewcommand{{\\tablename}}{{표}}\\title{{{TITLE[KOREAN]}}}}}\n")
+                   f"\\renewcommand{{\\tablename}}{{표}}\\title{{{KOREAN_TITLE}}}}}\n")
 
 
 def notebooks() -> dict[Path, object]:
@@ -100,8 +104,7 @@ def sphinx(builder: str, outdir: Path, language: str = "en", exclude: list[Path]
         "language": language,
         "nb_execution_cache_path": CACHE.as_posix(),
         "nb_execution_excludepatterns": [p.relative_to(ROOT).as_posix() for p in exclude],
-        **({"project": TITLE[language], "html_title": TITLE[language]} if language in TITLE
-           else {}),
+        **TRANSLATED_CONFIG.get(language, {}),
         **config,
     }
     status = build_sphinx(ROOT, outdir, noconfig=True, path_config=ROOT / "_config.yml",
