@@ -18,6 +18,7 @@ leaves the web book alone.
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import shutil
 import subprocess
@@ -148,6 +149,21 @@ def latex_folder(language: str) -> Path:
     return BUILD / ("latex" if language == "en" else f"latex-{language}")
 
 
+def name_proofs_in(tex: Path, language: str) -> None:
+    """sphinx-proof titles its boxes in the LaTeX in English ("Theorem 1.3.1") even where its
+    web pages are translated: put its own translations of the names (its ``translations/jsons``)
+    into ``tex``."""
+    import sphinx_proof
+
+    text = tex.read_text()
+    start = "\\begin{sphinxadmonition}{note}{"
+    for table in (Path(sphinx_proof.__file__).parent / "translations" / "jsons").glob("*.json"):
+        names = {row["symbol"]: row["text"] for row in json.loads(table.read_text())}
+        if language in names:
+            text = text.replace(f"{start}{names['en']} ", f"{start}{names[language]} ")
+    tex.write_text(text)
+
+
 def pdf(language: str, missing: list[Path]) -> None:
     """The PDF in ``language``, copied into that edition's web pages (unless incomplete)."""
     start = time.perf_counter()
@@ -161,6 +177,8 @@ def pdf(language: str, missing: list[Path]) -> None:
         for name in ("sphinx.sphinx.builders.latex", "sphinx.sphinx.writers.latex"):
             logging.getLogger(name).addFilter(_no_babel_for_korean)
     sphinx("latex", latex, language, missing, **config)
+    if language != "en":
+        name_proofs_in(latex / "book.tex", language)
     book = typeset(latex)
     if missing:  # an incomplete book is not served with the web pages
         print(f"PDF (incomplete, not copied to the web book): {book.relative_to(ROOT)}")
