@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import re
 import shutil
 import subprocess
 import sys
@@ -34,17 +35,21 @@ KOREAN = "ko"
 # Where each edition's web pages go; each one's PDF is _static/vae-book.pdf inside them.
 SITE = {"en": BUILD / "html", KOREAN: BUILD / "html" / KOREAN}
 # What a translated edition says in its own language beyond the catalogs: the book's title and
-# the buttons myst-nb puts on folded code cells.
+# the buttons myst-nb puts on folded code cells; and its footer leaves out the theme's "By the
+# authors" line, which the theme's Korean turns into "으로 ..." (the copyright line names them).
 KOREAN_TITLE = "직접 해 보는 변분 오토인코더"
-TRANSLATED_CONFIG = {KOREAN: {"project": KOREAN_TITLE, "html_title": KOREAN_TITLE,
-                              "nb_code_prompt_show": "코드 셀 보기",
-                              "nb_code_prompt_hide": "코드 셀 숨기기"}}
+TRANSLATED_CONFIG = {KOREAN: {
+    "project": KOREAN_TITLE, "html_title": KOREAN_TITLE,
+    "nb_code_prompt_show": "코드 셀 보기", "nb_code_prompt_hide": "코드 셀 숨기기",
+    "html_theme_options": {"footer_content_items": ["copyright.html", "last-updated.html",
+                                                    "extra-footer.html"]}}}
 PDF_NAME = "vae-book.pdf"
 # The Korean PDF: Babel stays English (it has no Korean, and sphinx-jupyterbook-latex's preamble
 # needs Babel); once Babel has set its names, the book's title and the names LaTeX prints
 # (contents, part, figure...) are set in Korean. _config.yml's preamble sets the Hangul fonts.
 KOREAN_PREAMBLE = ("\\AtBeginDocument{\\renewcommand{\\contentsname}{차례}"
-                   "\\renewcommand{\\chaptername}{}\\renewcommand{\\partname}{부}"
+                   "\\renewcommand{\\bibname}{참고 문헌}\\renewcommand{\\chaptername}{}"
+                   "\\renewcommand{\\partname}{제}\\renewcommand{\\thepart}{\\Roman{part}부}"
                    "\\renewcommand{\\appendixname}{부록}\\renewcommand{\\figurename}{그림}"
                    f"\\renewcommand{{\\tablename}}{{표}}\\title{{{KOREAN_TITLE}}}}}\n")
 
@@ -149,10 +154,15 @@ def latex_folder(language: str) -> Path:
     return BUILD / ("latex" if language == "en" else f"latex-{language}")
 
 
-def name_proofs_in(tex: Path, language: str) -> None:
-    """sphinx-proof titles its boxes in the LaTeX in English ("Theorem 1.3.1") even where its
-    web pages are translated: put its own translations of the names (its ``translations/jsons``)
-    into ``tex``."""
+# In the Korean LaTeX, a space between Hangul and a command or group ("는 {\hyperref...}"):
+# xeCJK drops such a space, so it becomes an explicit one.
+SPACE_BEFORE_COMMAND = re.compile(r"(?<=[\uac00-\ud7a3]) (?=[\\{])")
+
+
+def finish_translated_latex(tex: Path, language: str) -> None:
+    """What Sphinx's LaTeX of a translated edition still needs: sphinx-proof titles its boxes in
+    English ("Theorem 1.3.1") even where its web pages are translated, so its own translations
+    of the names (its ``translations/jsons``) go in; in Korean, the spaces before commands."""
     import sphinx_proof
 
     text = tex.read_text()
@@ -161,6 +171,8 @@ def name_proofs_in(tex: Path, language: str) -> None:
         names = {row["symbol"]: row["text"] for row in json.loads(table.read_text())}
         if language in names:
             text = text.replace(f"{start}{names['en']} ", f"{start}{names[language]} ")
+    if language == KOREAN:
+        text = SPACE_BEFORE_COMMAND.sub(lambda match: "\\ ", text)
     tex.write_text(text)
 
 
@@ -178,7 +190,7 @@ def pdf(language: str, missing: list[Path]) -> None:
             logging.getLogger(name).addFilter(_no_babel_for_korean)
     sphinx("latex", latex, language, missing, **config)
     if language != "en":
-        name_proofs_in(latex / "book.tex", language)
+        finish_translated_latex(latex / "book.tex", language)
     book = typeset(latex)
     if missing:  # an incomplete book is not served with the web pages
         print(f"PDF (incomplete, not copied to the web book): {book.relative_to(ROOT)}")

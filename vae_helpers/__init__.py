@@ -56,6 +56,7 @@ _EXPORTS = {
         "iwae_loss", "log_weight_terms"),
     "plots": ("encode_means", "latent_grid", "plot_history", "plot_interpolation",
         "plot_latent_map", "plot_manifold", "plot_reconstructions", "plot_samples", "show_images"),
+    "tables": ("Table",),
     "priors": ("aggregate_log_density", "MixturePrior", "StandardNormalPrior"),
     "quantization": ("codebook_perplexity", "fit_vqvae", "VectorQuantizer", "VQVAE",
         "vqvae_loss"),

@@ -6,6 +6,7 @@ In the LaTeX build only:
   would otherwise be dropped by sphinx-jupyterbook-latex, which removes hidden cells.
 - Proofs are set as text ending in a square: sphinx-proof's LaTeX gives them an empty
   title bar (its proof admonition has no title).
+- A table a cell displays breaks across pages (a longtable), its columns sized by their text.
 - Each in-page explorer (a cell calling ``.static_html(...)``) becomes its static picture (the
   PNG its output carries besides the HTML) and one sentence pointing to the web edition; the
   output's text stand-in ("<... object>") is left out. An explorer without a picture is a
@@ -100,6 +101,32 @@ class ExplorerPictures(SphinxPostTransform):
             output += nodes.paragraph("", sentence.format(url=url))
 
 
+class OutputTablesAcrossPages(SphinxPostTransform):
+    """A table a cell displays (the appendices' tables of recorded figures, up to ten columns
+    and twenty rows): a longtable, which breaks across pages, with each column as wide as its
+    longest cell asks for (at least its longest word, at most 14 characters' worth before its
+    text wraps), instead of a tabulary that runs off the page."""
+
+    default_priority = 390
+    formats = ("latex",)
+
+    def run(self, **kwargs) -> None:
+        for cell in _code_cells(self.document):
+            output = _part(cell, "cell_code_output")
+            for table in output.findall(nodes.table) if output is not None else ():
+                table["classes"] += ["longtable", "colwidths-given"]
+                for group in table.findall(nodes.tgroup):
+                    columns = list(group.findall(nodes.colspec))
+                    widths = [1] * len(columns)
+                    for row in group.findall(nodes.row):
+                        for j, entry in enumerate(row.children[:len(columns)]):
+                            text = entry.astext()
+                            longest_word = max(map(len, text.split()), default=0)
+                            widths[j] = max(widths[j], longest_word + 1, min(14, len(text)))
+                    for colspec, width in zip(columns, widths):
+                        colspec["colwidth"] = width
+
+
 def add_pdf_button(
     app: Sphinx, pagename: str, templatename: str, context: dict, doctree: object
 ) -> None:
@@ -123,5 +150,6 @@ def setup(app: Sphinx) -> dict:
     app.add_post_transform(PrintSolutionCells)
     app.add_post_transform(ProofsAsText)
     app.add_post_transform(ExplorerPictures)
+    app.add_post_transform(OutputTablesAcrossPages)
     app.connect("html-page-context", add_pdf_button, priority=502)
     return {"parallel_read_safe": True, "parallel_write_safe": True}
