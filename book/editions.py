@@ -26,6 +26,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import NamedTuple
 
 ROOT = Path(__file__).resolve().parents[1]
 BUILD = ROOT / "_build"
@@ -121,17 +122,45 @@ def sphinx(builder: str, outdir: Path, language: str = "en", exclude: list[Path]
         sys.exit(f"The {language} {builder} build failed; its log is above.")
 
 
-def typeset(latex: Path) -> Path:
-    """XeLaTeX through latexmk (as many runs as the references need); stops on an error."""
-    run = subprocess.run(["latexmk", "-xelatex", "-interaction=nonstopmode", "-halt-on-error",
-                          "-file-line-error", "book.tex"], cwd=latex, capture_output=True,
-                         text=True)
-    if run.returncode != 0:
-        print(run.stdout[-6000:], run.stderr[-2000:], sep="\n")
-        sys.exit(f"XeLaTeX failed; the log is {latex / 'book.log'}")
-    runs = (run.stdout + run.stderr).count("Running 'xelatex")
-    print(f"XeLaTeX: {runs} run(s); log {(latex / 'book.log').relative_to(ROOT)}")
-    return latex / "book.pdf"
+class Typesetting(NamedTuple):
+    """XeLaTeX at work, through latexmk, in another process: the next edition's Sphinx build
+    runs meanwhile, on the other core."""
+
+    language: str
+    latex: Path
+    process: subprocess.Popen
+    started: float
+
+
+def typeset(language: str, latex: Path) -> Typesetting:
+    """Start latexmk on ``latex``/book.tex (as many XeLaTeX runs as the references need), its
+    output in ``latexmk.log`` there."""
+    with (latex / "latexmk.log").open("w") as log:
+        process = subprocess.Popen(["latexmk", "-xelatex", "-interaction=nonstopmode",
+                                    "-halt-on-error", "-file-line-error", "book.tex"],
+                                   cwd=latex, stdout=log, stderr=subprocess.STDOUT)
+    return Typesetting(language, latex, process, time.perf_counter())
+
+
+def finish(job: Typesetting, missing: list[Path]) -> None:
+    """Wait for ``job``; stop on an error; copy the PDF into its edition's web pages (unless
+    notebooks were ``missing`` from the cache: an incomplete book is not served)."""
+    status = job.process.wait()
+    output = (job.latex / "latexmk.log").read_text(errors="replace")
+    if status != 0:
+        print(output[-6000:])
+        sys.exit(f"XeLaTeX failed; the log is {job.latex / 'book.log'}")
+    book, runs = job.latex / "book.pdf", output.count("Running 'xelatex")
+    print(f"XeLaTeX ({job.language}): {runs} run(s); "
+          f"log {(job.latex / 'book.log').relative_to(ROOT)}")
+    if missing:
+        print(f"PDF (incomplete, not copied to the web book): {book.relative_to(ROOT)}")
+        return
+    target = SITE[job.language] / "_static" / PDF_NAME
+    target.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(book, target)
+    print(f"PDF ({job.language}): {target.relative_to(ROOT)} ({target.stat().st_size / 1e6:.1f} "
+          f"MB, {_pages(book)} pages); typeset in {time.perf_counter() - job.started:.0f} s")
 
 
 def _pages(pdf: Path) -> str:
@@ -176,8 +205,8 @@ def finish_translated_latex(tex: Path, language: str) -> None:
     tex.write_text(text)
 
 
-def pdf(language: str, missing: list[Path]) -> None:
-    """The PDF in ``language``, copied into that edition's web pages (unless incomplete)."""
+def latex_sources(language: str, missing: list[Path]) -> Path:
+    """Sphinx's LaTeX of the edition in ``language``; returns its folder."""
     start = time.perf_counter()
     latex = latex_folder(language)
     config = {}
@@ -191,15 +220,9 @@ def pdf(language: str, missing: list[Path]) -> None:
     sphinx("latex", latex, language, missing, **config)
     if language != "en":
         finish_translated_latex(latex / "book.tex", language)
-    book = typeset(latex)
-    if missing:  # an incomplete book is not served with the web pages
-        print(f"PDF (incomplete, not copied to the web book): {book.relative_to(ROOT)}")
-        return
-    target = SITE[language] / "_static" / PDF_NAME
-    target.parent.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(book, target)
-    print(f"PDF ({language}): {target.relative_to(ROOT)} ({target.stat().st_size / 1e6:.1f} MB, "
-          f"{_pages(book)} pages) in {time.perf_counter() - start:.0f} s")
+    print(f"LaTeX ({language}): {latex.relative_to(ROOT)}/book.tex in "
+          f"{time.perf_counter() - start:.0f} s")
+    return latex
 
 
 def _latex_elements() -> dict:
@@ -250,12 +273,15 @@ def main() -> None:
     if missing:
         print("Built without outputs (not in the cache):", *(p.name for p in missing))
     only = set(args.only or ["ko", "pdf", "ko-pdf"])
+    jobs = []
+    if "pdf" in only:
+        jobs.append(typeset("en", latex_sources("en", missing)))
     if "ko" in only:
         korean_site(missing)
-    if "pdf" in only:
-        pdf("en", missing)
     if "ko-pdf" in only:
-        pdf(KOREAN, missing)
+        jobs.append(typeset(KOREAN, latex_sources(KOREAN, missing)))
+    for job in jobs:
+        finish(job, missing)
 
 
 if __name__ == "__main__":
