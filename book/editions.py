@@ -211,10 +211,9 @@ def latex_sources(language: str, missing: list[Path]) -> Path:
     latex = latex_folder(language)
     config = {}
     if language == KOREAN:
-        elements = _latex_elements()
-        elements.update(polyglossia="", babel="\\usepackage[english]{babel}",
-                        preamble=elements.get("preamble", "") + KOREAN_PREAMBLE)
-        config["latex_elements"] = elements
+        # Jupyter Book merges this into _config.yml's latex_elements, key by key.
+        config["latex_elements"] = {"polyglossia": "", "babel": "\\usepackage[english]{babel}",
+                                    "extrapackages": KOREAN_PREAMBLE}
         for name in ("sphinx.sphinx.builders.latex", "sphinx.sphinx.writers.latex"):
             logging.getLogger(name).addFilter(_no_babel_for_korean)
     sphinx("latex", latex, language, missing, **config)
@@ -223,14 +222,6 @@ def latex_sources(language: str, missing: list[Path]) -> Path:
     print(f"LaTeX ({language}): {latex.relative_to(ROOT)}/book.tex in "
           f"{time.perf_counter() - start:.0f} s")
     return latex
-
-
-def _latex_elements() -> dict:
-    """``latex_elements`` as ``_config.yml`` sets them (an override replaces the whole dict)."""
-    import yaml
-
-    config = yaml.safe_load((ROOT / "_config.yml").read_text())
-    return dict(config["sphinx"]["config"].get("latex_elements", {}))
 
 
 def korean_site(missing: list[Path]) -> None:
